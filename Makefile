@@ -1,0 +1,44 @@
+# Two commands for a newcomer: `make book` builds the rendered book, `make test` runs every test.
+# Both create .venv with the exact lock in requirements.txt on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Real data is used when it sits beside the checkout (as in CI); otherwise the simulator.
+RESPKIT_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+# Runs are shared by the notebook tests and the book build, so nothing is trained twice.
+RESPKIT_RUNS ?= $(abspath _build/runs)
+export RESPKIT_DATA RESPKIT_RUNS
+
+.PHONY: book test unit notebooks check-notebooks screenshot clean venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+book: venv
+	$(BIN)/jupyter-book build . -W --keep-going
+
+test: venv check-notebooks
+	$(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env
+
+unit: venv
+	$(BIN)/python -m pytest tests
+
+notebooks: venv
+	$(BIN)/python -m pytest book --nbval-lax --nbval-current-env
+
+check-notebooks: venv
+	$(BIN)/python tools/check_notebooks.py book
+
+screenshot: venv
+	$(BIN)/python tools/screenshot.py _build/html/book/ch1_listening.html _build/screenshots/ch1.png
+
+clean:
+	rm -rf _build

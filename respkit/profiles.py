@@ -1,0 +1,39 @@
+"""Run profiles: ``quick`` on a CPU, ``full`` on a GPU.
+
+Every experiment comes in two sizes. ``full`` reproduces the paper's settings and needs a
+GPU; ``quick`` shrinks models, data and steps so that a chapter runs in minutes on a laptop.
+The choice is automatic and can be overridden with the ``RESPKIT_PROFILE`` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Literal
+
+import numpy as np
+import torch
+
+Profile = Literal["quick", "full"]
+PROFILES: tuple[Profile, ...] = ("quick", "full")
+
+
+def select_profile(profile: str | None = None) -> Profile:
+    """Return the profile to use: the argument, else ``RESPKIT_PROFILE``, else by hardware."""
+    chosen = profile or os.environ.get("RESPKIT_PROFILE") or ("full" if torch.cuda.is_available() else "quick")
+    if chosen not in PROFILES:
+        raise ValueError(f"unknown profile {chosen!r}: choose one of {', '.join(PROFILES)} (RESPKIT_PROFILE)")
+    return chosen  # type: ignore[return-value]
+
+
+def select_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to train on: the argument, else ``RESPKIT_DEVICE``, else CUDA when present."""
+    name = device or os.environ.get("RESPKIT_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) so that a run can be repeated."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

@@ -1,0 +1,37 @@
+"""Shared fixtures: where the real data is, and scratch folders.
+
+Tests that need the real datasets read them from ``RESPKIT_DATA`` (CI sets it to ``../shared/data``)
+and are skipped, with a reason, where it is not set.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    root = os.environ.get("RESPKIT_DATA")
+    if not root or not Path(root).is_dir():
+        pytest.skip("RESPKIT_DATA does not point at the real data")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def icbhi_root(real_data) -> Path:
+    root = real_data / "icbhi"
+    if not (root / "ICBHI_final_database").is_dir():
+        pytest.skip(f"no ICBHI under {real_data}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def sprsound_root(real_data) -> Path:
+    root = real_data / "sprsound"
+    if not (root / "BioCAS2022").is_dir():
+        pytest.skip(f"no SPRSound under {real_data}")
+    return root
