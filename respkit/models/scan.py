@@ -1,0 +1,223 @@
+"""The selective scan of Mamba (S6), as a readable reference and as a fast pure-PyTorch scan.
+
+The selective state-space layer (Gu & Dao, "Mamba", 2023, Alg. 2) maps an input sequence ``u`` to an
+output ``y`` through a hidden state ``h`` of ``state`` numbers per channel, with input-dependent step
+sizes ``delta`` and input-dependent projections ``B`` and ``C``. For every batch item ``b``, channel ``d``
+and state index ``n`` (zero-order-hold discretisation, the "simplified" B of the Mamba paper)::
+
+    delta_t  = softplus(delta_t + delta_bias)            (only if delta_softplus)
+    dA_t     = exp(delta_t * A[d, n])                    decay in (0, 1] for A < 0
+    dBu_t    = delta_t * B_t[n] * u_t
+    h_t      = dA_t * h_{t-1} + dBu_t,   h_{-1} = 0      (1)
+    y_t      = sum_n C_t[n] * h_t[n] + D[d] * u_t
+    out_t    = y_t * silu(z_t)                           (only if z is given)
+
+Shapes follow ``mamba_ssm.ops.selective_scan_interface.selective_scan_fn``: ``u, delta, z`` are
+``[batch, dim, L]``; ``A`` is ``[dim, state]`` (real); ``B, C`` are ``[batch, state, L]`` or, grouped,
+``[batch, groups, state, L]`` where channel ``d`` uses group ``d // (dim // groups)`` (VMamba's SS2D
+stacks its K = 4 scan directions as ``dim = K * d_inner`` with one group per direction); ``D`` and
+``delta_bias`` are ``[dim]``. Like mamba's kernel, the arithmetic is done in float32 (float64 stays
+float64) and the output is returned in the dtype of ``u``.
+
+:func:`selective_scan_ref` is the definition: a Python loop over time that reads as (1).
+
+:func:`selective_scan` is the fast version. Recurrence (1) is first-order and linear, so it can be
+solved by *recursive doubling* (a work-efficient parallel scan). Pairing neighbours ``(2k, 2k+1)``::
+
+    h_{2k+1} = (a_{2k+1} a_{2k}) h_{2k-1} + (a_{2k+1} b_{2k} + b_{2k+1})              (2)
+
+is again recurrence (1) on the odd positions, with half the length; solve it recursively, then fill in
+the even positions with ``h_{2k} = a_{2k} h_{2k-1} + b_{2k}``. Each level costs a few element-wise ops
+on half the previous length, so the total work is O(L) tensor elements with only O(log L) Python
+calls. Every multiplier in (2) is a product of decays in (0, 1], so nothing can overflow; the tempting
+closed form ``h_t = exp(S_t) * sum_s exp(-S_s) dBu_s`` with ``S_t = sum_{s<=t} delta_s A`` is avoided
+because ``exp(-S_s)`` overflows float32 after a few dozen steps. (A Mamba-2-style chunked "segsum"
+with pairwise decays ``exp(S_t - S_s)`` is also safe, but Mamba-1 decays differ per channel *and* per
+state, so its intra-chunk matrices cost O(L * chunk) exponentials per state instead of O(L): slower
+on CPU, which is what this file is for.) The sequence is processed in blocks of at most
+``_BLOCK_ELEMENTS`` state elements, carrying ``h`` from block to block, so that the working set stays
+in cache for large state sizes. Gradients come from autograd through these ops.
+
+On CUDA, when ``mamba_ssm`` is installed, :func:`selective_scan` calls its fused kernel instead.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["linear_scan", "selective_scan", "selective_scan_ref", "selective_scan_torch"]
+
+# Largest [batch, dim, state, block] tensor the fast scan builds at once (2 MiB in float32).
+_BLOCK_ELEMENTS = 2**19
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for half-precision inputs (as mamba's kernel does), float64 stays float64."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _broadcast_groups(x: Tensor, dim: int) -> Tensor:
+    """B or C as ``[batch, groups, 1, state, L]``, ready to broadcast against ``[batch, groups, dim/groups, ...]``."""
+    if x.dim() == 3:  # [b, n, L]: one group
+        x = x.unsqueeze(1)
+    groups = x.shape[1]
+    if dim % groups:
+        raise ValueError(f"dim {dim} is not a multiple of the {groups} groups of B/C")
+    return x.unsqueeze(2)  # [b, g, 1, n, L]
+
+
+def _prepare(u: Tensor, delta: Tensor, A: Tensor, delta_bias: Tensor | None, delta_softplus: bool):
+    """Upcast, add the bias and apply softplus: the shared front of both scans."""
+    dtype = _compute_dtype(u.dtype)
+    u, delta, A = u.to(dtype), delta.to(dtype), A.to(dtype)
+    if delta_bias is not None:
+        delta = delta + delta_bias.to(dtype)[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    return u, delta, A
+
+
+def _finish(y: Tensor, u: Tensor, D: Tensor | None, z: Tensor | None, out_dtype: torch.dtype) -> Tensor:
+    """``y + D u``, gated by ``silu(z)``, cast back to the input dtype."""
+    if D is not None:
+        y = y + D.to(y.dtype)[:, None] * u
+    if z is not None:
+        y = y * F.silu(z.to(y.dtype))
+    return y.to(out_dtype)
+
+
+def selective_scan_ref(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """The selective scan by definition: one step of recurrence (1) per time step.
+
+    Slow (a Python loop over ``L``) but obviously right; :func:`selective_scan` is tested against it.
+    Returns ``out [batch, dim, L]`` (dtype of ``u``), and ``h_L [batch, dim, state]`` (float32 or
+    float64) when ``return_last_state``.
+    """
+    out_dtype = u.dtype
+    u, delta, A = _prepare(u, delta, A, delta_bias, delta_softplus)
+    batch, dim, length = u.shape
+    Bg = _broadcast_groups(B.to(u.dtype), dim)  # [b, g, 1, n, L]
+    Cg = _broadcast_groups(C.to(u.dtype), dim)
+    groups, state = Bg.shape[1], A.shape[1]
+    Bd = Bg.expand(batch, groups, dim // groups, state, length).reshape(batch, dim, state, length)
+    Cd = Cg.expand(batch, groups, dim // groups, state, length).reshape(batch, dim, state, length)
+
+    h = u.new_zeros(batch, dim, state)  # [b, d, n]
+    ys = []
+    for t in range(length):
+        dA = torch.exp(delta[:, :, t, None] * A)  # [b, d, n]
+        dBu = delta[:, :, t, None] * Bd[..., t] * u[:, :, t, None]  # [b, d, n]
+        h = dA * h + dBu
+        ys.append((Cd[..., t] * h).sum(-1))  # [b, d]
+    y = torch.stack(ys, dim=-1)  # [b, d, L]
+    out = _finish(y, u, D, z, out_dtype)
+    return (out, h) if return_last_state else out
+
+
+def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """Solve ``h_t = a_t h_{t-1} + b_t`` along the last axis by recursive doubling, eq. (2).
+
+    ``a, b``: ``[..., L]``; ``h0``: the state before the first step, ``[...]`` (zero when None).
+    Returns ``h``: ``[..., L]``.
+    """
+    length = a.shape[-1]
+    if length == 1:
+        return b if h0 is None else torch.addcmul(b, a, h0[..., None])
+    if length % 2:  # pad with the identity step (a = 1, b = 0)
+        a, b = F.pad(a, (0, 1), value=1.0), F.pad(b, (0, 1))
+    a_even, a_odd = a[..., 0::2], a[..., 1::2]
+    b_even, b_odd = b[..., 0::2], b[..., 1::2]
+    # the odd positions obey the same recurrence, with the same initial state h0
+    h_odd = linear_scan(a_odd * a_even, torch.addcmul(b_odd, a_odd, b_even), h0)  # h_1, h_3, ...
+    h_first = b_even[..., :1] if h0 is None else torch.addcmul(b_even[..., :1], a_even[..., :1], h0[..., None])
+    h_even = torch.cat(  # h_0 = a_0 h0 + b_0; h_2k = a_2k h_2k-1 + b_2k
+        [h_first, torch.addcmul(b_even[..., 1:], a_even[..., 1:], h_odd[..., :-1])], dim=-1
+    )
+    return torch.stack([h_even, h_odd], dim=-1).flatten(-2)[..., :length]
+
+
+def selective_scan_torch(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """The blocked recursive-doubling scan in pure PyTorch (any device); arguments as :func:`selective_scan_ref`."""
+    out_dtype = u.dtype
+    u, delta, A = _prepare(u, delta, A, delta_bias, delta_softplus)
+    batch, dim, length = u.shape
+    state = A.shape[1]
+    Bg = _broadcast_groups(B.to(u.dtype), dim)  # [b, g, 1, n, L]
+    Cg = _broadcast_groups(C.to(u.dtype), dim)
+    groups = Bg.shape[1]
+    grouped = (batch, groups, dim // groups)  # channel d = (group, d % (dim / groups))
+    A_g = A.view(1, groups, dim // groups, state, 1)  # [1, g, d/g, n, 1]
+    delta_g = delta.view(*grouped, 1, length)  # [b, g, d/g, 1, L]
+    du_g = (delta * u).view(*grouped, 1, length)
+
+    block = max(64, _BLOCK_ELEMENTS // (batch * dim * state))
+    h_last = None  # [b, g, d/g, n]
+    ys = []
+    for start in range(0, length, block):
+        sl = slice(start, start + block)
+        a = torch.exp(delta_g[..., sl] * A_g)  # [b, g, d/g, n, T]
+        b = du_g[..., sl] * Bg[..., sl]  # [b, g, d/g, n, T]
+        h = linear_scan(a, b, h_last)  # [b, g, d/g, n, T], starting from the previous block's state
+        h_last = h[..., -1]
+        ys.append((h * Cg[..., sl]).sum(-2))  # [b, g, d/g, T]
+    y = torch.cat(ys, dim=-1).reshape(batch, dim, length)
+    out = _finish(y, u, D, z, out_dtype)
+    return (out, h_last.reshape(batch, dim, state)) if return_last_state else out
+
+
+def _mamba_kernel():
+    """mamba_ssm's fused CUDA scan, or None when it is not installed."""
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    except ImportError:
+        return None
+    return selective_scan_fn
+
+
+def selective_scan(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """The selective scan, fast: mamba_ssm's CUDA kernel when available, else the blocked doubling scan.
+
+    Same arguments, shapes and results as :func:`selective_scan_ref` (and as mamba_ssm's
+    ``selective_scan_fn``).
+    """
+    args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    if u.is_cuda:
+        kernel = _mamba_kernel()
+        if kernel is not None:
+            return kernel(*args)
+    return selective_scan_torch(*args)

@@ -1,0 +1,72 @@
+"""The recipe registry: each chapter's experiments, runnable by name.
+
+A recipe is a small class (or object) with
+
+* ``Config``: a dataclass type with a classmethod ``for_profile(profile) -> Config``;
+* ``run(config, data, seed: int, workdir: Path) -> dict[str, float]``: train and evaluate once, return
+  the metrics. ``workdir`` is private to this run and seed; pass it to the trainer as its
+  ``checkpoint_dir`` so that an interrupted experiment resumes.
+
+Register it with ``@register_recipe("name")``; a decorated class is instantiated once, with no arguments.
+Two modules may not claim the same name; the same module registering it again replaces it.
+
+Naming convention, which keeps imports lazy: a recipe named ``"<module>"`` or ``"<module>.<variant>"``
+lives in ``respkit/recipes/<module>.py``. :func:`get_recipe` imports only that module;
+:func:`list_recipes` imports them all. Recipes registered outside this package (tests, notebooks)
+may use any name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
+
+_RECIPES: dict[str, Any] = {}
+_DEFINED_IN: dict[str, str] = {}  # recipe name -> module that registered it
+
+
+def _module_of(name: str) -> str:
+    return f"{__name__}.{name.split('.')[0]}"
+
+
+def register_recipe(name: str) -> Callable[[T], T]:
+    """Decorator: register a recipe class or object under ``name``; returns it unchanged."""
+
+    def decorator(obj: T) -> T:
+        recipe = obj() if isinstance(obj, type) else obj
+        config = getattr(recipe, "Config", None)
+        if not (callable(getattr(recipe, "run", None)) and callable(getattr(config, "for_profile", None))):
+            raise TypeError(f"recipe {name!r} needs a Config with for_profile(profile) and a run(...) method")
+        module = getattr(obj, "__module__", "")
+        if module.startswith(f"{__name__}.") and module != _module_of(name):
+            raise ValueError(f"recipe {name!r} must live in {_module_of(name)} (naming convention), not {module}")
+        # Re-registering from the same module replaces the recipe (a notebook cell run twice, a reload).
+        if _DEFINED_IN.get(name, module) != module:
+            raise ValueError(f"recipe {name!r} is registered twice ({_DEFINED_IN[name]} and {module})")
+        _RECIPES[name], _DEFINED_IN[name] = recipe, module
+        return obj
+
+    return decorator
+
+
+def get_recipe(name: str) -> Any:
+    """The recipe registered as ``name``, importing its module on first use."""
+    if name not in _RECIPES:
+        try:
+            importlib.import_module(_module_of(name))
+        except ModuleNotFoundError as error:
+            if error.name != _module_of(name):  # the module exists but one of its imports is missing
+                raise
+    if name not in _RECIPES:
+        raise KeyError(f"unknown recipe {name!r}; available: {', '.join(list_recipes()) or 'none'}")
+    return _RECIPES[name]
+
+
+def list_recipes() -> list[str]:
+    """All recipe names, sorted (imports every recipe module of this package)."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    return sorted(_RECIPES)

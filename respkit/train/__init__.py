@@ -1,0 +1,8 @@
+"""Training: the trainer, its configuration, schedule, checkpoints and deterministic evaluation."""
+
+from respkit.train.config import TrainConfig
+from respkit.train.evaluate import Predictions, predict
+from respkit.train.objectives import Supervised
+from respkit.train.trainer import History, StepAveraging, Trainer
+
+__all__ = ["History", "Predictions", "StepAveraging", "Supervised", "TrainConfig", "Trainer", "predict"]

@@ -1,0 +1,162 @@
+"""Experiments: results files with provenance, reuse without retraining, the recipe registry, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import respkit.experiments as experiments
+from respkit.__main__ import main, parse_value
+from respkit.experiments import load_results, results_table, run_experiment
+from respkit.recipes import get_recipe, list_recipes, register_recipe
+from respkit.train import Supervised, TrainConfig, Trainer
+
+PROVENANCE_KEYS = {
+    "recipe", "command", "config", "profile", "data", "hardware", "seeds", "metrics_per_seed", "summary",
+    "git_commit", "started", "finished", "wall_seconds", "respkit_version",
+}
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    items: int = 16
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, lr=1e-2, amp=False, log_every=2))
+
+    @classmethod
+    def for_profile(cls, profile: str) -> ToyConfig:
+        return cls(items=16 if profile == "quick" else 64)
+
+
+@register_recipe("toy")
+class Toy:
+    """A tiny supervised MLP, for the tests."""
+
+    Config = ToyConfig
+    seeds_run: list[int] = []
+
+    def run(self, config: ToyConfig, data, seed: int, workdir: Path) -> dict[str, float]:
+        self.seeds_run.append(seed)
+        x = torch.randn(config.items, 4)
+        dataset = TensorDataset(x, (x[:, 0] > 0).long())
+        trainer = Trainer(Supervised(nn.Linear(4, 2)), config.train, checkpoint_dir=workdir, progress=False)
+        history = trainer.fit(DataLoader(dataset, batch_size=4, shuffle=True))
+        return {"loss": history.epoch_loss[-1], "score": 0.5 + 0.1 * seed}
+
+
+class FakeData:
+    def __init__(self, root: str = "/data/a", simulated: bool = True) -> None:
+        self.root, self.simulated = root, simulated
+
+    def describe(self) -> dict:
+        return {"icbhi": {"root": self.root, "origin": "cache", "simulated": self.simulated}}
+
+
+@pytest.fixture(autouse=True)
+def no_data_lookup(monkeypatch):
+    """Keep data=None from locating (or simulating) the real datasets."""
+    monkeypatch.setattr(experiments, "resolve_default_data", lambda: FakeData())
+
+
+def test_results_file_has_provenance_and_is_reused(tmp_path, capsys):
+    Toy.seeds_run.clear()
+    results = run_experiment("toy", profile="quick", seeds=(0, 1), data=FakeData(), out_dir=tmp_path)
+    path = Path(results["path"])
+    assert path.parent == tmp_path and path.name.startswith("toy-quick-") and len(path.stem) == len("toy-quick-") + 8
+    stored = json.loads(path.read_text())
+    assert set(stored) == PROVENANCE_KEYS
+    assert stored["config"]["train"]["lr"] == 1e-2 and stored["seeds"] == [0, 1] and Toy.seeds_run == [0, 1]
+    assert stored["data"] == FakeData().describe()
+    assert set(stored["hardware"]) == {"platform", "python", "torch", "cpu_count", "cuda_device"}
+    assert stored["summary"]["score"]["mean"] == pytest.approx(0.55)
+    assert stored["summary"]["score"]["std"] == pytest.approx(0.1 / 2**0.5)  # sample std of 0.5, 0.6
+    assert stored["summary"]["score"]["n"] == 2 and len(stored["metrics_per_seed"]) == 2
+    assert stored["command"].startswith("run_experiment('toy'")
+    assert (tmp_path / "work" / path.stem / "seed1" / "last.pt").exists()  # the recipe's checkpoints
+
+    # Same run, data moved elsewhere on disk: loaded, not trained again.
+    capsys.readouterr()
+    again = run_experiment("toy", profile="quick", seeds=(0, 1), data=FakeData(root="/elsewhere"), out_dir=tmp_path)
+    assert Toy.seeds_run == [0, 1] and again["path"] == str(path) and again["summary"] == stored["summary"]
+    assert f"loaded results from {path}" in capsys.readouterr().out
+
+    # Different data, or reuse=False: trained again into a new file; the old one is never overwritten.
+    before = path.read_bytes()
+    real = run_experiment("toy", profile="quick", seeds=(0, 1), data=FakeData(simulated=False), out_dir=tmp_path)
+    forced = run_experiment("toy", profile="quick", seeds=(0, 1), data=FakeData(), out_dir=tmp_path, reuse=False)
+    assert Path(real["path"]).name == f"{path.stem}-2.json" and Path(forced["path"]).name == f"{path.stem}-3.json"
+    assert path.read_bytes() == before and Toy.seeds_run == [0, 1] * 3
+    # ...and each is found again by its own data.
+    assert run_experiment("toy", profile="quick", seeds=(0, 1), data=FakeData(simulated=False),
+                          out_dir=tmp_path)["path"] == real["path"]
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(
+        [path.name, f"{path.stem}-2.json", f"{path.stem}-3.json"])  # no temporary files either
+
+
+def test_overrides_change_the_file_name(tmp_path):
+    base = run_experiment("toy", profile="quick", seeds=(0,), out_dir=tmp_path)
+    changed = run_experiment("toy", profile="quick", seeds=(0,), out_dir=tmp_path, overrides={"train.lr": 0.5})
+    assert base["path"] != changed["path"] and changed["config"]["train"]["lr"] == 0.5
+    assert load_results(changed["path"])["config"]["train"]["lr"] == 0.5
+    with pytest.raises(KeyError, match="no field lrr"):
+        run_experiment("toy", profile="quick", out_dir=tmp_path, overrides={"train.lrr": 0.5})
+
+
+def test_results_table():
+    rows = [
+        {"recipe": "a", "profile": "full", "seeds": [0, 1], "summary": {"score": {"mean": 0.6, "std": 0.0125, "n": 2}}},
+        {"recipe": "b", "profile": "quick", "seeds": [0], "summary": {"score": {"mean": 0.5, "std": 0.0, "n": 1}}},
+    ]
+    table = results_table(rows, ["score", "se"]).splitlines()
+    assert table[0] == "| recipe | profile | seeds | score | se |"
+    assert table[2] == "| a | full | 2 | 60.00 ± 1.25 | – |"
+    assert table[3] == "| b | quick | 1 | 50.00 | – |"
+
+
+def test_registry():
+    assert "toy" in list_recipes() and isinstance(get_recipe("toy"), Toy)
+    with pytest.raises(KeyError, match="unknown recipe 'nope'.*toy"):
+        get_recipe("nope")
+    with pytest.raises(TypeError, match="needs a Config"):
+        register_recipe("broken")(SimpleNamespace(run=lambda *a: {}))
+    misplaced = type("Misplaced", (), {"Config": ToyConfig, "run": Toy.run, "__module__": "respkit.recipes.foo"})
+    with pytest.raises(ValueError, match="must live in respkit.recipes.bar"):
+        register_recipe("bar.variant")(misplaced)
+    elsewhere = type("Elsewhere", (), {"Config": ToyConfig, "run": Toy.run, "__module__": "another.module"})
+    with pytest.raises(ValueError, match="registered twice"):
+        register_recipe("toy")(elsewhere)
+
+
+def test_cli_run_and_list(tmp_path, capsys):
+    assert parse_value("1e-4") == 1e-4 and parse_value("False") is False and parse_value("none") is None
+    assert parse_value("sgd") == "sgd" and parse_value("[1, 2]") == [1, 2]
+
+    assert main(["list"]) == 0
+    assert any(line.startswith("toy") and "A tiny supervised MLP" in line for line in capsys.readouterr().out.splitlines())
+
+    argv = ["run", "toy", "--profile", "quick", "--seeds", "2", "--out", str(tmp_path), "--set", "train.lr=0.02"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    path = Path(out.strip().splitlines()[-1].removeprefix("results: "))
+    stored = load_results(path)
+    assert path.parent == tmp_path and stored["seeds"] == [0, 1] and stored["config"]["train"]["lr"] == 0.02
+    assert stored["command"] == "python -m respkit " + " ".join(argv)
+    assert "| toy | quick | 2 |" in out
+
+    assert main(argv) == 0
+    assert f"loaded results from {path}" in capsys.readouterr().out
+
+
+def test_cli_as_a_module():
+    done = subprocess.run([sys.executable, "-m", "respkit", "list"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    bad = subprocess.run([sys.executable, "-m", "respkit", "run"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "recipe" in bad.stderr
