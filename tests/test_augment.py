@@ -222,7 +222,8 @@ def test_spec_augment_masks_within_widths_filled_with_the_mean():
     out = SpecAugment(freq_masks=1, freq_width=48, time_masks=1, time_width=160)(x, generator=gen(0))
     widths_f, widths_t = [], []
     for item, masked in zip(x, out):
-        filled = masked == item.mean()                                   # [1, F, T]
+        # The module takes the mean with another reduction order: equal up to rounding.
+        filled = torch.isclose(masked, item.mean(), rtol=0, atol=1e-6)   # [1, F, T]
         rows = filled[0].all(dim=1)                                       # whole frequency rows
         cols = filled[0].all(dim=0)                                       # whole time columns
         # Outside the masked rows/cols nothing changed; inside, everything is the mean.

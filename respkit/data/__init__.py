@@ -12,7 +12,7 @@ from respkit.data.sampler import ClassBalancedSampler
 from respkit.data.splits import patient_folds, patient_split, shared_patients
 from respkit.data.sprsound import SPRSound
 
-# Where the data lives: the lead adds `from respkit.data.locate import resolve_data` here.
+from respkit.data.locate import DataSource, resolve_data
 
 __all__ = [
     "ICBHI",
@@ -28,4 +28,6 @@ __all__ = [
     "load_audio",
     "audio_info",
     "AudioError",
+    "DataSource",
+    "resolve_data",
 ]
