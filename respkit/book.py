@@ -9,7 +9,8 @@ chapters cannot drift apart.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,13 +30,25 @@ class Session:
     data: DataSource
     seed: int
     runs_dir: Path
+    started: float = field(default_factory=time.perf_counter, compare=False)
+
+    def finish(self) -> None:
+        """Print how long the chapter took on this machine (the last line of every chapter)."""
+        minutes, seconds = divmod(time.perf_counter() - self.started, 60)
+        print(f"{self.chapter}: {int(minutes)} min {seconds:.0f} s on {platform_summary(self.device)}, profile {self.profile}")
 
     def __str__(self) -> str:
-        hardware = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
         return (
             f"respkit {respkit.__version__} | {self.chapter} | profile {self.profile} | "
-            f"device {self.device} ({hardware}) | seed {self.seed} | {self.data.notice}"
+            f"device {platform_summary(self.device)} | seed {self.seed} | {self.data.notice}"
         )
+
+
+def platform_summary(device: torch.device) -> str:
+    """The device in words: the GPU's name, or the CPU with its core count."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({os.cpu_count()} cores)"
 
 
 def runs_dir() -> Path:
@@ -62,3 +75,16 @@ def repository_root() -> Path | None:
     """The checkout this package was installed from, if any (where ``results/`` lives)."""
     root = Path(__file__).resolve().parents[1]
     return root if (root / "results").is_dir() else None
+
+
+def recorded_results(pattern: str = "*") -> list[dict]:
+    """Results files of recorded runs committed under ``results/`` whose names match ``pattern`` (glob).
+
+    Empty outside a checkout (a pip-installed respkit has no ``results/``).
+    """
+    from respkit.experiments import load_results  # imported here: experiments imports the recipes
+
+    root = repository_root()
+    if root is None:
+        return []
+    return [load_results(path) for path in sorted((root / "results").glob(f"{pattern}.json"))]
