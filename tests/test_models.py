@@ -187,3 +187,17 @@ def test_load_state_dict_checked():
     message = str(err.value)
     assert "missing (1): 1.bias" in message and "unexpected (1): 2.bias" in message
     assert "0.weight: checkpoint (2, 4) vs model (2, 3)" in message
+
+
+def test_narrow_resnet18_scales_every_stage():
+    model = create_model("resnet18", num_classes=2, width=16).eval()
+    assert model.num_features == 128 and "width=16" in repr(model)
+    convs = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].out_channels == 64  # timm's plain stem keeps its width
+    assert {c.out_channels for c in convs[1:]} == {16, 32, 64, 128}
+    # About a sixteenth of the standard network's weights (the stem and the first stage's input stay wider).
+    standard = sum(p.numel() for p in create_model("resnet18", num_classes=2).parameters())
+    narrow = sum(p.numel() for p in model.parameters())
+    assert 0.05 < narrow / standard < 0.08
+    with pytest.raises(ValueError, match="width"):
+        create_model("resnet18", width=16, pretrained="imagenet")

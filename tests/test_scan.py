@@ -136,14 +136,25 @@ def test_no_overflow_with_strong_decay():
 
 def test_linear_scan_initial_state():
     g = torch.Generator().manual_seed(0)
-    a = torch.rand(3, 37, generator=g, dtype=torch.float64)
-    b = torch.randn(3, 37, generator=g, dtype=torch.float64)
+    a = torch.rand(37, 3, generator=g, dtype=torch.float64)  # time-major [L, ...]
+    b = torch.randn(37, 3, generator=g, dtype=torch.float64)
     h0 = torch.randn(3, generator=g, dtype=torch.float64)
     h, expected = h0, []
     for t in range(37):
-        h = a[:, t] * h + b[:, t]
+        h = a[t] * h + b[t]
         expected.append(h)
-    torch.testing.assert_close(linear_scan(a, b, h0), torch.stack(expected, -1))
+    torch.testing.assert_close(linear_scan(a, b, h0), torch.stack(expected))
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 16])
+@pytest.mark.parametrize("with_h0", [True, False])
+def test_linear_scan_hand_written_backward_passes_gradcheck(length, with_h0):
+    """The reverse-time backward equals finite differences of the forward (float64)."""
+    g = torch.Generator().manual_seed(length)
+    a = torch.rand(length, 2, 3, generator=g, dtype=torch.float64).requires_grad_()
+    b = torch.randn(length, 2, 3, generator=g, dtype=torch.float64).requires_grad_()
+    h0 = torch.randn(2, 3, generator=g, dtype=torch.float64).requires_grad_() if with_h0 else None
+    assert torch.autograd.gradcheck(linear_scan, (a, b, h0))
 
 
 def test_dispatch_on_cpu_is_the_torch_scan():

@@ -34,9 +34,15 @@ closed form ``h_t = exp(S_t) * sum_s exp(-S_s) dBu_s`` with ``S_t = sum_{s<=t} d
 because ``exp(-S_s)`` overflows float32 after a few dozen steps. (A Mamba-2-style chunked "segsum"
 with pairwise decays ``exp(S_t - S_s)`` is also safe, but Mamba-1 decays differ per channel *and* per
 state, so its intra-chunk matrices cost O(L * chunk) exponentials per state instead of O(L): slower
-on CPU, which is what this file is for.) The sequence is processed in blocks of at most
-``_BLOCK_ELEMENTS`` state elements, carrying ``h`` from block to block, so that the working set stays
-in cache for large state sizes. Gradients come from autograd through these ops.
+on CPU, which is what this file is for.)
+
+Two details make it fast in practice. The scan runs *time-major* (``[L, ...]``): the even and odd
+steps are then whole contiguous rows, where along the last axis they would be stride-2 views that
+every op walks slowly. And the backward pass is written by hand (:class:`_LinearScan`): the gradient
+of a linear recurrence is the same recurrence run backwards in time, so it is one more doubling scan,
+instead of autograd's trip back through every slice and concatenation. The sequence is processed in
+blocks of at most ``_BLOCK_ELEMENTS`` state elements, carrying ``h`` from block to block, so that the
+working set stays in cache for large state sizes.
 
 On CUDA, when ``mamba_ssm`` is installed, :func:`selective_scan` calls its fused kernel instead.
 """
@@ -46,6 +52,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 __all__ = ["linear_scan", "selective_scan", "selective_scan_ref", "selective_scan_torch"]
 
@@ -127,26 +134,61 @@ def selective_scan_ref(
     return (out, h) if return_last_state else out
 
 
-def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
-    """Solve ``h_t = a_t h_{t-1} + b_t`` along the last axis by recursive doubling, eq. (2).
+def _doubling(a: Tensor, b: Tensor, h0: Tensor | None) -> Tensor:
+    """Solve ``h_t = a_t h_{t-1} + b_t`` along the first axis by recursive doubling, eq. (2); no autograd.
 
-    ``a, b``: ``[..., L]``; ``h0``: the state before the first step, ``[...]`` (zero when None).
-    Returns ``h``: ``[..., L]``.
+    Time-major layout (``[L, ...]``): ``a[0::2]`` is then a set of whole contiguous rows, so every
+    element-wise op below runs over contiguous memory. (Along the last axis the same slices are
+    stride-2 views, and the scan is several times slower.)
     """
-    length = a.shape[-1]
+    length = a.shape[0]
     if length == 1:
-        return b if h0 is None else torch.addcmul(b, a, h0[..., None])
+        return b if h0 is None else torch.addcmul(b, a, h0[None])
     if length % 2:  # pad with the identity step (a = 1, b = 0)
-        a, b = F.pad(a, (0, 1), value=1.0), F.pad(b, (0, 1))
-    a_even, a_odd = a[..., 0::2], a[..., 1::2]
-    b_even, b_odd = b[..., 0::2], b[..., 1::2]
+        a = torch.cat([a, a.new_ones((1, *a.shape[1:]))])
+        b = torch.cat([b, b.new_zeros((1, *b.shape[1:]))])
+    a_even, a_odd, b_even, b_odd = a[0::2], a[1::2], b[0::2], b[1::2]
     # the odd positions obey the same recurrence, with the same initial state h0
-    h_odd = linear_scan(a_odd * a_even, torch.addcmul(b_odd, a_odd, b_even), h0)  # h_1, h_3, ...
-    h_first = b_even[..., :1] if h0 is None else torch.addcmul(b_even[..., :1], a_even[..., :1], h0[..., None])
-    h_even = torch.cat(  # h_0 = a_0 h0 + b_0; h_2k = a_2k h_2k-1 + b_2k
-        [h_first, torch.addcmul(b_even[..., 1:], a_even[..., 1:], h_odd[..., :-1])], dim=-1
-    )
-    return torch.stack([h_even, h_odd], dim=-1).flatten(-2)[..., :length]
+    h_odd = _doubling(a_odd * a_even, torch.addcmul(b_odd, a_odd, b_even), h0)  # h_1, h_3, ...
+    h_first = b_even[:1] if h0 is None else torch.addcmul(b_even[:1], a_even[:1], h0[None])
+    h_even = torch.cat([h_first, torch.addcmul(b_even[1:], a_even[1:], h_odd[:-1])])  # h_2k = a_2k h_2k-1 + b_2k
+    return torch.stack([h_even, h_odd], dim=1).flatten(0, 1)[:length]
+
+
+class _LinearScan(torch.autograd.Function):
+    """``h = linear_scan(a, b, h0)`` with a hand-written backward, itself a linear scan run backwards.
+
+    With ``g_t = dLoss/dh_t`` in total (through every later step), ``g_t = grad_t + a_{t+1} g_{t+1}``:
+    the same recurrence in reverse time. Then ``dL/db_t = g_t``, ``dL/da_t = g_t h_{t-1}`` and
+    ``dL/dh0 = a_0 g_0``. Letting autograd differentiate the doubling instead would also be right,
+    but its slices and concatenations cost about ten times the forward pass.
+    """
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor | None) -> Tensor:
+        h = _doubling(a, b, h0)
+        ctx.save_for_backward(a, h, h0)
+        return h
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_h: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        a, h, h0 = ctx.saved_tensors
+        a_next = torch.cat([a[1:], a.new_zeros((1, *a.shape[1:]))])  # a_{t+1}; nothing follows the last step
+        g = _doubling(a_next.flip(0), grad_h.flip(0), None).flip(0)  # [L, ...]
+        start = h0[None] if h0 is not None else h.new_zeros((1, *h.shape[1:]))
+        grad_a = g * torch.cat([start, h[:-1]])  # g_t h_{t-1}
+        grad_h0 = a[0] * g[0] if h0 is not None and ctx.needs_input_grad[2] else None
+        return grad_a, g, grad_h0
+
+
+def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """Solve ``h_t = a_t h_{t-1} + b_t`` along the first axis (time-major), differentiably.
+
+    ``a, b``: ``[L, ...]``; ``h0``: the state before the first step, ``[...]`` (zero when None).
+    Returns ``h``: ``[L, ...]``.
+    """
+    return _LinearScan.apply(a, b, h0)
 
 
 def selective_scan_torch(
@@ -169,22 +211,26 @@ def selective_scan_torch(
     Bg = _broadcast_groups(B.to(u.dtype), dim)  # [b, g, 1, n, L]
     Cg = _broadcast_groups(C.to(u.dtype), dim)
     groups = Bg.shape[1]
-    grouped = (batch, groups, dim // groups)  # channel d = (group, d % (dim / groups))
-    A_g = A.view(1, groups, dim // groups, state, 1)  # [1, g, d/g, n, 1]
-    delta_g = delta.view(*grouped, 1, length)  # [b, g, d/g, 1, L]
-    du_g = (delta * u).view(*grouped, 1, length)
+    # Time-major copies, [L, b, g, d/g, n] after broadcasting: channel d = (group, d % (dim / groups)).
+    grouped = (length, batch, groups, dim // groups, 1)
+    A_g = A.view(groups, dim // groups, state)  # [g, d/g, n]
+    delta_t = delta.permute(2, 0, 1).reshape(grouped)  # [L, b, g, d/g, 1]
+    du_t = (delta * u).permute(2, 0, 1).reshape(grouped)
+    B_t = Bg.permute(4, 0, 1, 2, 3)  # [L, b, g, 1, n]
+    C_t = Cg.permute(4, 0, 1, 2, 3)
 
     block = max(64, _BLOCK_ELEMENTS // (batch * dim * state))
     h_last = None  # [b, g, d/g, n]
     ys = []
-    for start in range(0, length, block):
-        sl = slice(start, start + block)
-        a = torch.exp(delta_g[..., sl] * A_g)  # [b, g, d/g, n, T]
-        b = du_g[..., sl] * Bg[..., sl]  # [b, g, d/g, n, T]
-        h = linear_scan(a, b, h_last)  # [b, g, d/g, n, T], starting from the previous block's state
-        h_last = h[..., -1]
-        ys.append((h * Cg[..., sl]).sum(-2))  # [b, g, d/g, T]
-    y = torch.cat(ys, dim=-1).reshape(batch, dim, length)
+    # split, not slicing in the loop: the backward of split is one concatenation, while every slice's
+    # backward would write a zero tensor of the full length
+    for delta_b, du_b, B_b, C_b in zip(*(t.split(block) for t in (delta_t, du_t, B_t, C_t))):
+        a = torch.exp(delta_b * A_g)  # [T, b, g, d/g, n]
+        b = du_b * B_b  # [T, b, g, d/g, n]
+        h = linear_scan(a, b, h_last)  # [T, b, g, d/g, n], starting from the previous block's state
+        h_last = h[-1]
+        ys.append((h * C_b).sum(-1))  # [T, b, g, d/g]
+    y = torch.cat(ys).reshape(length, batch, dim).permute(1, 2, 0)  # [b, d, L]
     out = _finish(y, u, D, z, out_dtype)
     return (out, h_last.reshape(batch, dim, state)) if return_last_state else out
 

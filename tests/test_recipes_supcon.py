@@ -1,0 +1,199 @@
+"""Chapter 3's recipes: clips, the two objectives, the frozen encoder, and short runs of every recipe on the simulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from respkit.data.audio import fix_length
+from respkit.data.locate import DataSource, DatasetLocation
+from respkit.data.synthetic import write_sprsound
+from respkit.experiments import run_experiment
+from respkit.inference import record_label_from_windows
+from respkit.losses import SupCon
+from respkit.mix import MixUp
+from respkit.models import ProjectionHead, create_model
+from respkit.recipes import supcon
+from respkit.train import TrainConfig, Trainer
+
+STEPS = TrainConfig(epochs=1, lr=0.05, optimizer="sgd", amp=False, log_every=1, max_steps_per_epoch=2)
+TINY = {
+    "n_mfcc": 16, "hop_length": 256, "event_seconds": 1.0, "record_seconds": 2.0, "width": 4, "batch_size": 8,
+    "embedding_dim": 8, "max_train": 40, "max_val": 24, "pretrain": STEPS, "finetune": STEPS,
+}
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """A small simulated SPRSound (16 patients) and a private feature cache."""
+    root = write_sprsound(tmp_path_factory.mktemp("sim") / "sprsound", n_patients=16, seed=0)
+    location = DatasetLocation("sprsound", root, "simulator")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RESPKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield DataSource(icbhi=DatasetLocation("icbhi", root, "simulator"), sprsound=location)
+
+
+def test_random_clip_keeps_a_short_item_whole_at_a_uniform_offset():
+    torch.manual_seed(0)
+    x = torch.arange(1.0, 4.0).view(1, 1, 3)  # [1, F=1, T=3], no zeros inside
+    offsets = []
+    for _ in range(400):
+        clip = supcon.random_clip(x, 7)
+        row = clip[0, 0]
+        start = int(row.nonzero()[0])
+        assert clip.shape == (1, 1, 7) and row[start:start + 3].tolist() == [1, 2, 3] and row.sum() == 6
+        offsets.append(start)
+    counts = np.bincount(offsets, minlength=5)
+    assert len(counts) == 5 and counts.min() > 50  # offsets 0..4, each about 80 times
+
+
+def test_random_clip_crops_a_long_item_to_a_contiguous_window():
+    torch.manual_seed(0)
+    x = torch.arange(20.0).view(1, 1, 20)
+    starts = set()
+    for _ in range(300):
+        row = supcon.random_clip(x, 5)[0, 0]
+        assert row.tolist() == list(range(int(row[0]), int(row[0]) + 5))
+        starts.add(int(row[0]))
+    assert starts == set(range(16))
+
+
+class _Items(torch.utils.data.Dataset):
+    def __init__(self, lengths):
+        self.items = [torch.randn(1, 4, n) for n in lengths]
+        self.labels = np.arange(len(lengths)) % 2
+        self.groups = np.arange(len(lengths))
+        self.classes = ["Normal", "Adventitious"]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i], int(self.labels[i])
+
+
+def test_clips_are_deterministic_for_evaluation_and_random_for_training():
+    items = _Items([5, 12, 30])
+    evaluation = supcon.Clips(items, 10, train=False)
+    for i in range(3):
+        a, b = evaluation[i][0], evaluation[i][0]
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(a, fix_length(items[i][0], 10, crop="centre", pad="zero"), rtol=0, atol=0)
+    views = supcon.Clips(items, 10, train=True, n_views=2)
+    torch.manual_seed(0)
+    x, label = views[2]
+    assert x.shape == (2, 1, 4, 10) and label == 0 and not torch.equal(x[0], x[1])
+    assert np.array_equal(views.labels, items.labels)
+
+
+def test_supcon_objective_is_supcon_of_each_views_normalised_projection():
+    torch.manual_seed(0)
+    model = create_model("resnet18", num_classes=2, width=4).eval()
+    projector = ProjectionHead(model.num_features, model.num_features, 8)
+    objective = supcon.SupConObjective(model, projector, temperature=0.1).eval()
+    views, y = torch.randn(6, 2, 1, 16, 20), torch.tensor([0, 1, 0, 1, 1, 0])
+    # By hand: encode every view on its own, in a loop.
+    z = torch.stack([
+        torch.stack([F.normalize(projector(model.forward_features(views[i, v:v + 1]))[0], dim=0) for v in range(2)])
+        for i in range(6)
+    ])  # [6, 2, 8]
+    with torch.no_grad():
+        torch.testing.assert_close(objective((views, y))["loss"], SupCon(0.1)(z, y), atol=1e-5, rtol=1e-5)
+
+
+def test_linear_probe_trains_only_the_head_and_keeps_the_encoder_in_eval_mode():
+    torch.manual_seed(0)
+    model = create_model("resnet18", num_classes=3, width=4)
+    probe = supcon.LinearProbe(model, MixUp(1.0))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.randn(16, 1, 16, 20), torch.randint(0, 3, (16,))
+    loader = [(x[:8], y[:8]), (x[8:], y[8:])]
+    Trainer(probe, TrainConfig(epochs=2, lr=0.5, optimizer="sgd", amp=False, log_every=1), device="cpu",
+            progress=False).fit(loader)
+    assert not model.backbone.training and all(not m.training for m in model.backbone.modules())
+    after = model.state_dict()
+    for key, value in before.items():
+        if key.startswith("head."):
+            assert not torch.equal(value, after[key]), key
+        else:  # weights and BatchNorm running statistics alike
+            assert torch.equal(value, after[key]), key
+    assert {k for k, p in probe.named_parameters() if p.requires_grad} == {"model.head.weight", "model.head.bias"}
+
+
+def test_windows_config_needs_a_record_task():
+    with pytest.raises(ValueError, match="task must be '2-1' or '2-2'"):
+        supcon.WindowsConfig(task="1-2")
+    with pytest.raises(ValueError, match="task must be one of"):
+        supcon.BaselineConfig(task="3-1")
+    assert supcon.clip_frames(3.0, 128) == 188 and supcon.WindowsConfig().clip_seconds == 3.0
+
+
+def _run(name, simulated, out, **overrides):
+    tiny = {k: v for k, v in TINY.items() if k not in ("pretrain", "finetune", "embedding_dim")} \
+        if name == "supcon.resnet" else dict(TINY)
+    if name == "supcon.resnet":
+        tiny["train"] = STEPS
+    return run_experiment(name, profile="quick", data=simulated, out_dir=out, overrides={**tiny, **overrides})
+
+
+def test_recipes_run_share_the_encoder_and_save_their_predictions(simulated, tmp_path):
+    results = {name: _run(name, simulated, tmp_path) for name in ("supcon.resnet", "supcon.supcon", "supcon.mixup")}
+    for name, result in results.items():
+        summary = {k: v["mean"] for k, v in result["summary"].items()}
+        assert {"score", "se", "sp", "recall/Normal", "inter_score", "intra_score"} <= set(summary), name
+        assert all(0.0 <= v <= 1.0 for v in summary.values())
+        art = supcon.load_artifacts(result)
+        assert art["classes"] == ["Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle",
+                                  "Wheeze+Crackle"]
+        # The saved predictions are the ones the score was computed from.
+        rescored = supcon.scores("1-2", art["classes"], art["val_true"], art["val_pred"])
+        assert rescored["score"] == pytest.approx(summary["score"])
+        assert art["val_embeddings"].shape == (len(art["val_true"]), 32)  # 8 · width
+    # supcon.mixup found supcon.supcon's finished encoder instead of training another one.
+    assert len(list((tmp_path / "work" / "supcon-encoders").iterdir())) == 1
+    pre = [supcon.load_artifacts(results[n])["pretrain"] for n in ("supcon.supcon", "supcon.mixup")]
+    assert pre[0]["step_loss"] == pre[1]["step_loss"] and len(pre[0]["step_loss"]) == 2
+    # Held-out patients: the same for every recipe, and none of them in training.
+    trues = [supcon.load_artifacts(r)["val_true"] for r in results.values()]
+    assert all(np.array_equal(trues[0], t) for t in trues[1:])
+    mixup_history = supcon.load_artifacts(results["supcon.mixup"])["finetune"]["train"]
+    assert "lam" in mixup_history[0] and "lam" not in supcon.load_artifacts(results["supcon.supcon"])["finetune"]["train"][0]
+
+
+def test_windows_recipe_applies_the_rule_to_the_same_held_out_records(simulated, tmp_path):
+    windows = _run("supcon.windows", simulated, tmp_path, task="2-1")
+    direct = _run("supcon.resnet", simulated, tmp_path, task="2-1")
+    art, direct_art = supcon.load_artifacts(windows), supcon.load_artifacts(direct)
+    assert np.array_equal(art["val_true"], direct_art["val_true"])
+    assert art["classes"] == ["Normal", "Adventitious", "Poor Quality"]
+    to_task = {"Normal": "Normal", "CAS": "Adventitious", "DAS": "Adventitious", "CAS & DAS": "Adventitious",
+               "Poor Quality": "Poor Quality"}
+    decided = art["windows"]["val"]
+    assert len(decided) == len(art["val_true"])
+    for record, pred in zip(decided, art["val_pred"]):
+        assert record["pred"] == art["classes"][pred] == to_task[record_label_from_windows(record["windows"])]
+        assert len(record["windows"]) >= 1
+    assert {"score", "inter_score", "intra_score"} <= set(windows["summary"])
+
+
+def test_load_artifacts_names_the_missing_folder(tmp_path):
+    fake = {"path": str(tmp_path / "supcon.mixup-full-0.json"), "seeds": [0]}
+    with pytest.raises(FileNotFoundError, match="supcon.mixup-full-0"):
+        supcon.load_artifacts(fake)
+
+
+def test_profiles(tmp_path):
+    full, quick = supcon.MixUpConfig.for_profile("full"), supcon.MixUpConfig.for_profile("quick")
+    assert (full.n_mfcc, full.n_fft, full.hop_length, full.width, full.batch_size) == (64, 512, 128, 64, 32)
+    assert (full.temperature, full.embedding_dim, full.mixup_alpha) == (0.1, 128, 1.0)
+    assert (full.pretrain.epochs, full.pretrain.lr, full.pretrain.momentum, full.pretrain.weight_decay) == (50, 1e-3, 0.9, 1e-4)
+    assert (full.finetune.epochs, full.finetune.lr, full.max_train) == (20, 1e-3, None)
+    assert supcon.SupConConfig.for_profile("full").mixup_alpha is None
+    assert quick.max_train is not None and quick.pretrain.max_steps_per_epoch is not None
+    json.dumps(str(full))  # printable
+    assert Path(supcon.__file__).name == "supcon.py"
