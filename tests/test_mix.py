@@ -76,6 +76,18 @@ def test_patch_mix_is_reproducible_and_varies():
     assert any(runs(PatchMix("time")(patches, generator=gen(s)).mask[0]) > 1 for s in range(10))
 
 
+@pytest.mark.parametrize("mode, units", [("random", 12 * 20), ("time", 20), ("freq", 12)])
+def test_patch_mix_mixes_the_share_its_beta_draw_asks_for(mode, units):
+    # PatchMix's first draw from the generator is λ0 ~ Beta(α, α); replaying it gives the expected count.
+    patches = torch.randn(3, 12, 20, 2)
+    for seed in range(10):
+        lam0 = sample_beta(0.5, gen(seed))
+        result = PatchMix(mode, alpha=0.5)(patches, generator=gen(seed))
+        mixed_units = round((1 - lam0) * units)
+        assert int(result.mask.sum()) == mixed_units * (12 * 20 // units)
+        assert result.lam == pytest.approx(1 - mixed_units / units)
+
+
 def test_patch_mix_lambda_is_beta_on_average():
     patches = torch.zeros(2, 12, 79, 1)
     g = gen(0)

@@ -17,7 +17,7 @@ from respkit.experiments import run_experiment
 from respkit.features import LogMel
 from respkit.losses import NTXent
 from respkit.models import create_model
-from respkit.recipes import clar
+from respkit.recipes import clar, common
 from respkit.train import TrainConfig
 
 TINY = {
@@ -139,7 +139,12 @@ def test_recipe_runs_on_the_simulator(simulated, tmp_path, recipe):
     assert set(metrics) >= {"score", "se", "sp", "labelled_events"}
     assert 0.0 <= metrics["score"] <= 1.0
     assert metrics["score"] == pytest.approx((metrics["se"] + metrics["sp"]) / 4 + metrics["hs"] / 2)
-    histories = clar.load_histories(results)
+    artifacts = clar.load_artifacts(results)
+    histories = artifacts.histories
+    # The saved held-out predictions are those of the reported weights (the last epoch's).
+    again = common.score_function("sprsound", "1-1")(artifacts.predictions.y_true, artifacts.predictions.y_pred)
+    assert again["score"] == pytest.approx(metrics["score"])
+    assert len(artifacts.groups) == len(artifacts.predictions.y_true)
     steps = 48 // 8
     for stage, history in histories.items():
         epochs = TINY["finetune" if stage == "finetune" else "train"].epochs
@@ -159,6 +164,19 @@ def test_pretraining_is_shared_across_label_fractions(simulated, tmp_path):
     assert len(runs) == 2 and pretrain_losses[0] == pretrain_losses[1]
     finetune_losses = [json.loads((p / "seed0" / "history.json").read_text())["finetune"]["step_loss"] for p in runs]
     assert finetune_losses[0] != finetune_losses[1]
+
+
+def test_patient_bootstrap_resamples_patients_and_pairs_predictions():
+    y_true = np.array([0, 1, 1, 0, 0, 1, 0, 1])  # every patient has both classes: SE and SP always defined
+    groups = np.array(["a", "a", "b", "b", "c", "c", "d", "d"])
+    score = common.score_function("sprsound", "1-1")
+    draws = clar.patient_bootstrap(y_true, {"right": y_true, "wrong": 1 - y_true, "same": y_true.copy()},
+                                   groups, score, n=50)
+    assert np.all(draws["right"] == 1.0) and np.all(draws["wrong"] == 0.0)
+    assert np.array_equal(draws["right"], draws["same"])
+    # A prediction right on patient "a" only: its score varies with how often "a" is drawn.
+    only_a = np.where(groups == "a", y_true, 1 - y_true)
+    assert np.std(clar.patient_bootstrap(y_true, {"x": only_a}, groups, score, n=50)["x"]) > 0
 
 
 def test_network_shapes_and_classifier_on_the_projection():

@@ -156,9 +156,13 @@ def test_contrastive_objective_is_ce_plus_weighted_patch_mix_loss(tiny_batch):
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    root = write_icbhi(tmp_path_factory.mktemp("sim") / "icbhi", n_patients=12, seed=1)
-    return DataSource(icbhi=DatasetLocation("icbhi", root, "simulator"),
-                      sprsound=DatasetLocation("sprsound", root.parent / "sprsound", "simulator"))
+    """A small simulated ICBHI (about 40 cycles) and a feature cache shared by this module's runs."""
+    folder = tmp_path_factory.mktemp("sim")
+    root = write_icbhi(folder / "icbhi", n_patients=8, seed=1, cycles_per_recording=(2, 4))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RESPKIT_CACHE", str(folder / "cache"))
+        yield DataSource(icbhi=DatasetLocation("icbhi", root, "simulator"),
+                         sprsound=DatasetLocation("sprsound", folder / "sprsound", "simulator"))
 
 
 TINY = {"duration": 1.0, "time_mask": 20, "batch_size": 4, "max_train": 16,
@@ -174,8 +178,7 @@ def recomputed_scores(y_true, y_pred):
 
 
 @pytest.mark.parametrize("method", patchmix.METHODS)
-def test_recipe_runs_and_reports_the_official_score_of_its_predictions(simulated, tmp_path, monkeypatch, method):
-    monkeypatch.setenv("RESPKIT_CACHE", str(tmp_path / "cache"))
+def test_recipe_runs_and_reports_the_official_score_of_its_predictions(simulated, tmp_path, method):
     name = f"patchmix.{method}"
     assert get_recipe(name).method == method
     results = run_experiment(name, profile="quick", data=simulated, out_dir=tmp_path / "runs", overrides=TINY)
@@ -195,8 +198,7 @@ def test_recipe_runs_and_reports_the_official_score_of_its_predictions(simulated
         assert all(0 <= epoch["lam"] <= 1 for epoch in history.train)
 
 
-def test_test_set_selection_is_explicit_and_picks_the_best_test_epoch(simulated, tmp_path, monkeypatch):
-    monkeypatch.setenv("RESPKIT_CACHE", str(tmp_path / "cache"))
+def test_test_set_selection_is_explicit_and_picks_the_best_test_epoch(simulated, tmp_path):
     results = run_experiment("patchmix.cl", profile="quick", data=simulated, out_dir=tmp_path / "runs",
                              overrides={**TINY, "selection": "test"})
     assert results["config"]["selection"] == "test"  # recorded in the results file

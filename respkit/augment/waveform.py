@@ -169,7 +169,7 @@ class PitchShift(WaveformTransform):
         out = x.clone()
         for step in steps.unique().tolist():
             chosen = steps == step
-            out[chosen] = self.shift(x[chosen], step)
+            out[chosen] = self.shift(x[chosen], step).to(out.dtype)  # resampling may run in bf16 under autocast
         return out
 
     def extra_repr(self) -> str:

@@ -32,8 +32,9 @@ The pre-training stage of ``pretrain_finetune`` depends neither on the labels no
 settings, so runs that differ only in those share it: it is kept once per seed in
 ``<out_dir>/work/clar-pretrain-<hash>/seed<seed>/`` and reused ("load the checkpoint if it exists").
 
-Each run writes ``history.json`` (the training curves of each stage) into its work folder;
-:func:`load_histories` reads them back from the results of :func:`respkit.experiments.run_experiment`.
+Each run writes ``history.json`` (the training curves of each stage) and ``predictions.npz`` (held-out
+labels, predictions, scores and patients) into its work folder; :func:`load_artifacts` reads them back
+from the results of :func:`respkit.experiments.run_experiment`.
 """
 
 from __future__ import annotations
@@ -59,10 +60,11 @@ from respkit.losses import NTXent
 from respkit.models import ProjectionHead, create_model
 from respkit.recipes import common, register_recipe
 from respkit.recipes.baseline import work_folder
-from respkit.train import History, TrainConfig, Trainer
+from respkit.train import History, Predictions, TrainConfig, Trainer, predict
 from respkit.train.config import config_hash
 
 HISTORY_FILE = "history.json"
+PREDICTIONS_FILE = "predictions.npz"
 SPRSOUND_RATE = 8000  # the release's sample rate, served by the SPRSound loaders
 
 
@@ -244,17 +246,23 @@ class CLARObjective(nn.Module):
         loss = torch.zeros((), device=next(self.parameters()).device)
         if "labelled" in batch:
             wave, y = batch["labelled"]
-            logits = self.network(self.augment(wave))                                    # [B, C]
+            logits = self.network(self._augment(self.augment, wave))                     # [B, C]
             out["ce"] = F.cross_entropy(logits, y)
             out["acc"] = (logits.argmax(dim=1) == y).float().mean()
             loss = loss + out["ce"]
         if "unlabelled" in batch:
-            view1, view2 = self.views(batch["unlabelled"])                                # 2 x [B, 1, L]
+            view1, view2 = self._augment(self.views, batch["unlabelled"])                 # 2 x [B, 1, L]
             # One pass over both views: BatchNorm normalises them together, as in SimCLR.
             z1, z2 = self.network.project(torch.cat([view1, view2])).chunk(2)            # 2 x [B, proj]
             out["ntxent"] = self.ntxent(z1, z2)
             loss = loss + self.contrastive_weight * out["ntxent"]
         return {"loss": loss, **out}
+
+    @staticmethod
+    def _augment(transform: nn.Module, wave: Tensor) -> Any:
+        """Signal processing in float32 also under AMP (phase vocoders and resampling, not matrix work)."""
+        with torch.autocast(wave.device.type, enabled=False):
+            return transform(wave.float())
 
 
 def build_network(config: CLARConfig, num_classes: int) -> CLARNetwork:
@@ -272,7 +280,7 @@ def build_network(config: CLARConfig, num_classes: int) -> CLARNetwork:
 class Events:
     """Training and held-out events: the training ``Subset`` (labels, patients) and both splits as waveforms.
 
-    ``train_waves [N, 1, L]``, ``train_labels [N]``, ``val_waves [M, 1, L]``, ``val_labels [M]``.
+    ``train_waves [N, 1, L]``, ``train_labels [N]``, ``val_waves [M, 1, L]``, ``val_labels [M]``, ``val_groups [M]``.
     """
 
     train: Any
@@ -280,6 +288,7 @@ class Events:
     train_labels: Tensor
     val_waves: Tensor
     val_labels: Tensor
+    val_groups: np.ndarray  # [M] the patient of each held-out event
 
     @property
     def classes(self) -> list[str]:
@@ -298,7 +307,7 @@ def _load_events(data: Any, task: str, duration: float, sample_rate: int, val_fr
             waves = AF.resample(waves, SPRSOUND_RATE, sample_rate)
         return waves, torch.as_tensor(ds.labels, dtype=torch.long)
 
-    return Events(train, *stack(train), *stack(val))
+    return Events(train, *stack(train), *stack(val), np.asarray(val.groups))
 
 
 def load_events(config: CLARConfig, data: Any, seed: int) -> Events:
@@ -382,6 +391,9 @@ class _CLARRecipe:
 
         histories = self.fit(config, data, seed, workdir, fit)
         (workdir / HISTORY_FILE).write_text(json.dumps({stage: h.to_dict() for stage, h in histories.items()}))
+        held_out = predict(network, val_loader)
+        np.savez(workdir / PREDICTIONS_FILE, y_true=held_out.y_true, y_pred=held_out.y_pred, scores=held_out.scores,
+                 groups=events.val_groups, classes=np.array(events.classes))
         last = list(histories.values())[-1]
         for epoch, metrics in enumerate(last.eval):
             print(f"epoch {epoch + 1}/{len(last.eval)}: train loss {last.train[epoch]['loss']:.3f}, "
@@ -433,12 +445,48 @@ def pretraining_key(config: CLARConfig, data: Any) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def load_histories(results: Mapping[str, Any], seed: int = 0) -> dict[str, History]:
-    """The training curves of each stage (``"train"``, or ``"pretrain"`` and ``"finetune"``) of one seed."""
-    path = work_folder(results, seed) / HISTORY_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no training history beside the results file {results['path']}")
-    return {stage: History.from_dict(h) for stage, h in json.loads(path.read_text()).items()}
+@dataclass(frozen=True)
+class Artifacts:
+    """What one seed of a run saved beside its metrics.
+
+    ``histories``: the training curves of each stage (``"train"``, or ``"pretrain"`` and ``"finetune"``);
+    ``predictions``: on the held-out events; ``groups``: their patients (for a patient-wise bootstrap).
+    """
+
+    histories: dict[str, History]
+    predictions: Predictions
+    groups: np.ndarray
+    classes: list[str]
+
+
+def load_artifacts(results: Mapping[str, Any], seed: int = 0) -> Artifacts:
+    """The histories and held-out predictions that seed ``seed`` of a ``clar.*`` run wrote into its work folder."""
+    folder = work_folder(results, seed)
+    if not (folder / HISTORY_FILE).is_file() or not (folder / PREDICTIONS_FILE).is_file():
+        raise FileNotFoundError(f"{folder}: no {HISTORY_FILE} / {PREDICTIONS_FILE} beside the results file "
+                                f"{results['path']} (run_experiment(..., reuse=False) trains again and rewrites them)")
+    histories = {stage: History.from_dict(h) for stage, h in json.loads((folder / HISTORY_FILE).read_text()).items()}
+    with np.load(folder / PREDICTIONS_FILE, allow_pickle=False) as saved:
+        predictions = Predictions(y_true=saved["y_true"], y_pred=saved["y_pred"], scores=saved["scores"])
+        return Artifacts(histories, predictions, saved["groups"], saved["classes"].tolist())
+
+
+def patient_bootstrap(y_true: np.ndarray, predictions: Mapping[str, np.ndarray], groups: np.ndarray,
+                      score: Any, n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
+    """The score of each named prediction array over ``n`` resamples of the held-out *patients* (with replacement).
+
+    Events of one patient are not independent, so patients, not events, are resampled. All predictions share
+    each resample, which makes differences between them paired. Returns name -> ``[n]`` scores.
+    """
+    patients = np.unique(groups)
+    members = [np.flatnonzero(groups == p) for p in patients]
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[float]] = {name: [] for name in predictions}
+    for _ in range(n):
+        index = np.concatenate([members[i] for i in rng.integers(len(patients), size=len(patients))])
+        for name, y_pred in predictions.items():
+            out[name].append(score(y_true[index], y_pred[index])["score"])
+    return {name: np.array(values) for name, values in out.items()}
 
 
 def describe(results: Mapping[str, Any]) -> str:
