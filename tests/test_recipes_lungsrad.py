@@ -30,7 +30,8 @@ from respkit.train import TrainConfig, predict
 VARIANTS = ("finetune", "spectral", "time", "freq", "full")
 TINY = {
     "duration": 1.0, "n_mels": 32, "batch_size": 4, "max_train": 24, "max_test": 16, "spec_time_width": 10,
-    "train": TrainConfig(epochs=2, lr=1e-3, amp=False, max_steps_per_epoch=2, log_every=1, select_metric="score"),
+    "val_fraction": 0.1,
+    "train": TrainConfig(epochs=2, lr=1e-3, amp=False, max_steps_per_epoch=1, log_every=1, select_metric="score"),
 }
 
 
@@ -184,7 +185,7 @@ def runs(simulated, tmp_path_factory):
 
 def test_every_variant_reports_the_official_score_of_the_test_side(simulated, runs):
     """The saved predictions cover the (subsampled) official test side, and the metrics are its ICBHI score."""
-    _, _, test = common.icbhi_splits(simulated, duration=1.0, seed=1, max_test=16)
+    _, _, test = common.icbhi_splits(simulated, duration=1.0, seed=1, max_test=16, val_fraction=0.1)
     for name, results in runs.items():
         artifacts = load_artifacts(results, seed=1)
         np.testing.assert_array_equal(artifacts.predictions.y_true, test.labels)
@@ -203,7 +204,8 @@ def test_saved_weights_reproduce_the_test_predictions(simulated, runs):
     model = load_trained_model(results, seed=1)
     assert any(isinstance(m, GaussianSmoothing) for m in model.modules())
     config = replace(LungSRADConfig.for_profile("quick"), **{k: v for k, v in TINY.items() if k != "train"})
-    _, _, test = common.icbhi_splits(simulated, transform=build_features(config), duration=1.0, seed=1, max_test=16)
+    _, _, test = common.icbhi_splits(simulated, transform=build_features(config), duration=1.0, seed=1, max_test=16,
+                                     val_fraction=0.1)
     predictions = predict(model, common.make_loader(test, 8, train=False), "cpu")
     np.testing.assert_array_equal(predictions.y_pred, load_artifacts(results, seed=1).predictions.y_pred)
     assert (work_folder(results, seed=1) / "last.pt").is_file()  # the trainer's checkpoint, for resuming

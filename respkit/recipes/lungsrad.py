@@ -62,6 +62,7 @@ from respkit.features import ASTFbank
 from respkit.losses import PatchMixContrastiveLoss
 from respkit.mix import PatchMix
 from respkit.models import create_model
+from respkit.models.ast import AUDIOSET_POS_EMBED_SIZE
 from respkit.models.dass import load_dass_checkpoint
 from respkit.recipes import common, register_recipe
 from respkit.train import History, Predictions, TrainConfig, Trainer, predict
@@ -128,7 +129,7 @@ class LungSRADConfig:
             return cls(pretrained=os.environ.get(WEIGHTS_ENV))
         if profile != "quick":
             raise ValueError(f"unknown profile {profile!r}: 'quick' or 'full'")
-        # Seconds of an idle 2-core CPU per run: a 1.5 M-parameter DASS on 2 s cycles, a dozen steps.
+        # Seconds of an idle 2-core CPU per run: a 1.5 M-parameter DASS on 2 s cycles, 12 steps of 8.
         # A random-weight model barely moves at the paper's lr in so few steps, hence 1e-3; and the
         # batches are class-balanced so that a dozen steps do not settle on "normal".
         return cls(
@@ -142,8 +143,8 @@ class LungSRADConfig:
             max_train=200,
             max_test=200,
             train=TrainConfig(
-                epochs=2, lr=1e-3, optimizer="adam", weight_decay=1e-6, min_lr_ratio=1e-3, amp=True,
-                select_metric="score", max_steps_per_epoch=6,
+                epochs=3, lr=1e-3, optimizer="adam", weight_decay=1e-6, min_lr_ratio=1e-3, amp=True,
+                select_metric="score", max_steps_per_epoch=4,
             ),
         )
 
@@ -234,9 +235,10 @@ def build_model(config: LungSRADConfig, num_classes: int = 4, load_pretrained: b
             state = torch.load(config.pretrained, map_location="cpu", weights_only=True)
             load_dass_checkpoint(model, state.get("state_dict", state), load_head=False)
         return model
-    pretrained = config.pretrained if load_pretrained else None
-    return create_model(config.model, pretrained=pretrained, num_classes=num_classes, n_mels=config.n_mels,
-                        input_frames=input_frames(config))
+    # AudioSet AST keeps the positional grid it was trained on (resized at run time): the trained weights need it too
+    grid = {"pos_embed_size": AUDIOSET_POS_EMBED_SIZE} if config.pretrained == "audioset" else {}
+    return create_model(config.model, pretrained=config.pretrained if load_pretrained else None,
+                        num_classes=num_classes, n_mels=config.n_mels, input_frames=input_frames(config), **grid)
 
 
 def build_objective(config: LungSRADConfig, model: nn.Module) -> DualAxisPatchMix:
@@ -358,7 +360,8 @@ def config_from_results(results: Mapping[str, Any]) -> LungSRADConfig:
     stored = dict(results["config"])
     train = TrainConfig(**stored.pop("train"))
     stored["spectral_blocks"] = tuple(stored["spectral_blocks"])
-    stored["pretrained"] = None  # the trained weights are loaded instead; the file need not exist here
+    if stored["model"].startswith("dass"):
+        stored["pretrained"] = None  # the trained weights are loaded instead; the file need not exist here
     return LungSRADConfig(**stored, train=train)
 
 

@@ -120,7 +120,7 @@ class Config:
         # From scratch, the paper's lr of 5e-5 would barely move the weights in so few steps.
         return cls(
             model="ast_tiny", pretrained=None, duration=2.0, time_mask=40, projector_dim=192, num_workers=0,
-            max_train=48,
+            max_train=64,
             train=TrainConfig(epochs=3, lr=1e-3, optimizer="adam", weight_decay=1e-6, min_lr_ratio=1e-3,
                               weight_averaging=0.5, amp=False, select_metric="score", log_every=3),
         )
@@ -222,6 +222,7 @@ def run(config: Config, data: Any, seed: int, workdir: Path, method: Method) -> 
 
 def save_artifacts(workdir: Path, y_true: np.ndarray, y_pred: np.ndarray, scores: np.ndarray,
                    history: History) -> None:
+    """Write ``predictions.npz`` and ``history.json`` into ``workdir`` (read back by :func:`load_artifacts`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     np.savez(workdir / "predictions.npz", y_true=y_true, y_pred=y_pred, scores=scores)
     (workdir / "history.json").write_text(json.dumps(history.to_dict()) + "\n")
@@ -238,7 +239,7 @@ def load_artifacts(results: dict[str, Any], seed: int | None = None) -> tuple[di
     seed = results["seeds"][0] if seed is None else seed
     workdir = path.parent / "work" / path.stem / f"seed{seed}"
     if not (workdir / "predictions.npz").is_file():
-        raise FileNotFoundError(f"{workdir}: no predictions.npz; this results file's work folder is not on this machine")
+        raise FileNotFoundError(f"{workdir}: no predictions.npz; this run's work folder is not on this machine")
     with np.load(workdir / "predictions.npz") as arrays:
         predictions = {key: arrays[key] for key in arrays.files}
     return predictions, History.from_dict(json.loads((workdir / "history.json").read_text()))
