@@ -40,9 +40,10 @@ Two details make it fast in practice. The scan runs *time-major* (``[L, ...]``):
 steps are then whole contiguous rows, where along the last axis they would be stride-2 views that
 every op walks slowly. And the backward pass is written by hand (:class:`_LinearScan`): the gradient
 of a linear recurrence is the same recurrence run backwards in time, so it is one more doubling scan,
-instead of autograd's trip back through every slice and concatenation. The sequence is processed in
-blocks of at most ``_BLOCK_ELEMENTS`` state elements, carrying ``h`` from block to block, so that the
-working set stays in cache for large state sizes.
+instead of autograd's trip back through every slice and concatenation. On the CPU the sequence is
+processed in blocks of at most ``_BLOCK_ELEMENTS`` state elements, carrying ``h`` from block to block,
+so that the working set stays in cache; on a GPU the blocks are much longer, since there the cost of a
+block is its kernel launches.
 
 On CUDA, when ``mamba_ssm`` is installed, :func:`selective_scan` calls its fused kernel instead.
 """
@@ -56,8 +57,10 @@ from torch.autograd.function import once_differentiable
 
 __all__ = ["linear_scan", "selective_scan", "selective_scan_ref", "selective_scan_torch"]
 
-# Largest [batch, dim, state, block] tensor the fast scan builds at once (2 MiB in float32).
+# Largest [block, batch, dim, state] tensor the fast scan builds at once: 2 MiB in float32 on the CPU, to
+# stay in cache; 512 MiB on a GPU, where every block costs a few hundred kernel launches and cache matters less.
 _BLOCK_ELEMENTS = 2**19
+_GPU_BLOCK_ELEMENTS = 2**27
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -134,25 +137,30 @@ def selective_scan_ref(
     return (out, h) if return_last_state else out
 
 
-def _doubling(a: Tensor, b: Tensor, h0: Tensor | None) -> Tensor:
+def _doubling(a: Tensor, b: Tensor, h0: Tensor | None, out: Tensor | None = None) -> Tensor:
     """Solve ``h_t = a_t h_{t-1} + b_t`` along the first axis by recursive doubling, eq. (2); no autograd.
 
     Time-major layout (``[L, ...]``): ``a[0::2]`` is then a set of whole contiguous rows, so every
     element-wise op below runs over contiguous memory. (Along the last axis the same slices are
-    stride-2 views, and the scan is several times slower.)
+    stride-2 views, and the scan is several times slower.) Each level writes its results straight
+    into its slots of ``out`` (odd steps from the recursion, even steps after it): no concatenation.
     """
     length = a.shape[0]
+    h = torch.empty_like(b) if out is None else out  # [L, ...]
+    if h0 is None:
+        h[0] = b[0]
+    else:
+        torch.addcmul(b[0], a[0], h0, out=h[0])
     if length == 1:
-        return b if h0 is None else torch.addcmul(b, a, h0[None])
-    if length % 2:  # pad with the identity step (a = 1, b = 0)
-        a = torch.cat([a, a.new_ones((1, *a.shape[1:]))])
-        b = torch.cat([b, b.new_zeros((1, *b.shape[1:]))])
-    a_even, a_odd, b_even, b_odd = a[0::2], a[1::2], b[0::2], b[1::2]
+        return h
+    pairs = length // 2
+    a_even, a_odd = a[0 : 2 * pairs : 2], a[1::2]  # [pairs, ...]
+    b_even, b_odd = b[0 : 2 * pairs : 2], b[1::2]
     # the odd positions obey the same recurrence, with the same initial state h0
-    h_odd = _doubling(a_odd * a_even, torch.addcmul(b_odd, a_odd, b_even), h0)  # h_1, h_3, ...
-    h_first = b_even[:1] if h0 is None else torch.addcmul(b_even[:1], a_even[:1], h0[None])
-    h_even = torch.cat([h_first, torch.addcmul(b_even[1:], a_even[1:], h_odd[:-1])])  # h_2k = a_2k h_2k-1 + b_2k
-    return torch.stack([h_even, h_odd], dim=1).flatten(0, 1)[:length]
+    _doubling(a_odd * a_even, torch.addcmul(b_odd, a_odd, b_even), h0, out=h[1::2])  # h_1, h_3, ...
+    rest = (length - 1) // 2  # even positions 2, 4, ...: h_2k = a_2k h_2k-1 + b_2k
+    torch.addcmul(b[2::2], a[2::2], h[1 : 2 * rest : 2], out=h[2::2])
+    return h
 
 
 class _LinearScan(torch.autograd.Function):
@@ -219,7 +227,8 @@ def selective_scan_torch(
     B_t = Bg.permute(4, 0, 1, 2, 3)  # [L, b, g, 1, n]
     C_t = Cg.permute(4, 0, 1, 2, 3)
 
-    block = max(64, _BLOCK_ELEMENTS // (batch * dim * state))
+    budget = _BLOCK_ELEMENTS if u.device.type == "cpu" else _GPU_BLOCK_ELEMENTS
+    block = max(64, budget // (batch * dim * state))
     h_last = None  # [b, g, d/g, n]
     ys = []
     # split, not slicing in the loop: the backward of split is one concatenation, while every slice's
@@ -229,7 +238,7 @@ def selective_scan_torch(
         b = du_b * B_b  # [T, b, g, d/g, n]
         h = linear_scan(a, b, h_last)  # [T, b, g, d/g, n], starting from the previous block's state
         h_last = h[-1]
-        ys.append((h * C_b).sum(-1))  # [T, b, g, d/g]
+        ys.append((h * C_b).sum(-1) if state > 1 else h[..., 0] * C_b[..., 0])  # [T, b, g, d/g]
     y = torch.cat(ys).reshape(length, batch, dim).permute(1, 2, 0)  # [b, d, L]
     out = _finish(y, u, D, z, out_dtype)
     return (out, h_last.reshape(batch, dim, state)) if return_last_state else out
