@@ -19,7 +19,7 @@ Profiles. ``full`` is the paper's protocol (AudioSet-pretrained ``ast_base``, 8 
 Adam 5e-5, cosine to lr·1e-3, weight averaging 0.5, SpecAugment, τ = 0.06, α = 1); it downloads the
 AudioSet weights on first use and needs a GPU and the whole ICBHI database. ``quick`` trains a 4-layer
 ``ast_tiny`` from scratch (no download) on 2 s inputs for a few epochs: a check that everything runs
-on a CPU in seconds, not a reproduction.
+on a CPU in about a minute, not a reproduction.
 
 Each run leaves ``predictions.npz`` (test labels, predictions, softmax scores) and ``history.json`` (the
 trainer's :class:`~respkit.train.History`) in its work folder; :func:`load_artifacts` reads them back.

@@ -25,8 +25,8 @@ Pitfalls of the paper's public code, avoided here:
 * the reported model is the last epoch's, by choice: the held-out patients are our test set, and picking
   an epoch on them would flatter the score (the public code's "best" checkpoint was a reference to the
   live weights, so it was the last epoch too, by accident); the trainer copies, if a metric is selected;
-* the learning rate is constant, which is what the public code ran (its cosine option read a misspelled
-  attribute, and its step decay starts after epoch 700).
+* the learning rate is constant (``min_lr_ratio=1.0``) and the config says so; the public code's cosine
+  option read a misspelled attribute, so what schedule it ran is not what its options claim.
 
 Each run writes ``predictions.npz`` (held-out labels, predictions, scores and encoder embeddings, and the
 official test sets') and ``history.json`` into its work folder; :func:`load_artifacts` reads them back.
@@ -49,7 +49,7 @@ from torch.utils.data import DataLoader, Dataset
 from respkit.augment import RandomCrop, RandomTimeFlip
 from respkit.data import SPRSound, Subset
 from respkit.data.audio import fix_length
-from respkit.data.sprsound import EVENT_TYPES, RECORD_LABELS, TASKS
+from respkit.data.sprsound import RECORD_LABELS, TASKS
 from respkit.features import MFCC, PeakNormalize
 from respkit.inference import POOR_QUALITY, WINDOW_LABELS, record_label_from_windows, sliding_windows
 from respkit.losses import SupCon, mixed_cross_entropy
