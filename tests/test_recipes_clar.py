@@ -149,7 +149,22 @@ def test_recipe_runs_on_the_simulator(simulated, tmp_path, recipe):
     for stage, history in histories.items():
         epochs = TINY["finetune" if stage == "finetune" else "train"].epochs
         assert len(history.step_loss) == epochs * steps, stage
+    # Each stage logs exactly the terms of its method.
+    terms = {stage: set(h.train[0]) - {"loss"} for stage, h in histories.items()}
+    assert terms == {
+        "clar.supervised": {"train": {"ce", "acc"}},
+        "clar.joint": {"train": {"ce", "acc", "ntxent"}},
+        "clar.pretrain_finetune": {"pretrain": {"ntxent"}, "finetune": {"ce", "acc"}},
+    }[recipe]
     assert clar.describe(results).endswith("25% labels, fade+time_mask")
+
+
+def test_held_out_patients_are_unseen_in_training(simulated):
+    config = clar.CLARConfig.for_profile("quick")
+    events = clar.load_events(config, simulated, seed=0)
+    assert not set(events.train.groups) & set(events.val_groups)
+    assert events.train_waves.shape[1:] == events.val_waves.shape[1:] == (1, round(config.duration * 8000))
+    assert torch.equal(events.train_labels, torch.as_tensor(events.train.labels))
 
 
 def test_pretraining_is_shared_across_label_fractions(simulated, tmp_path):

@@ -222,8 +222,8 @@ def selective_scan_torch(
     # Time-major copies, [L, b, g, d/g, n] after broadcasting: channel d = (group, d % (dim / groups)).
     grouped = (length, batch, groups, dim // groups, 1)
     A_g = A.view(groups, dim // groups, state)  # [g, d/g, n]
-    delta_t = delta.permute(2, 0, 1).reshape(grouped)  # [L, b, g, d/g, 1]
-    du_t = (delta * u).permute(2, 0, 1).reshape(grouped)
+    delta_t = delta.permute(2, 0, 1).contiguous().view(grouped)  # [L, b, g, d/g, 1], time-major in memory
+    du_t = delta_t * u.permute(2, 0, 1).reshape(grouped)  # takes delta_t's memory layout
     B_t = Bg.permute(4, 0, 1, 2, 3)  # [L, b, g, 1, n]
     C_t = Cg.permute(4, 0, 1, 2, 3)
 
@@ -239,7 +239,7 @@ def selective_scan_torch(
         h = linear_scan(a, b, h_last)  # [T, b, g, d/g, n], starting from the previous block's state
         h_last = h[-1]
         ys.append((h * C_b).sum(-1) if state > 1 else h[..., 0] * C_b[..., 0])  # [T, b, g, d/g]
-    y = torch.cat(ys).reshape(length, batch, dim).permute(1, 2, 0)  # [b, d, L]
+    y = (ys[0] if len(ys) == 1 else torch.cat(ys)).reshape(length, batch, dim).permute(1, 2, 0)  # [b, d, L]
     out = _finish(y, u, D, z, out_dtype)
     return (out, h_last.reshape(batch, dim, state)) if return_last_state else out
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -179,8 +179,11 @@ def _seeded(train: TrainConfig, seed: int) -> TrainConfig:
     return replace(train, seed=seed)
 
 
-def _fit(config: Any, train_config: TrainConfig, train: Any, val: Any, score: Any, workdir: Path, seed: int,
-         report: Any = None) -> Predictions:
+Score = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
+
+
+def _fit(config: SPRSoundConfig | ICBHIConfig, train_config: TrainConfig, train: Any, val: Any, score: Score,
+         workdir: Path, seed: int, report: Any = None) -> Predictions:
     """Train the CNN on ``train``, evaluating on ``val`` every epoch; predict ``report`` (default ``val``).
 
     Writes the history and the predictions of the reported set into ``workdir`` and returns them.
