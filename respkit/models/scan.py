@@ -182,6 +182,7 @@ class _LinearScan(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_h: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         a, h, h0 = ctx.saved_tensors
+        grad_h = grad_h.contiguous()  # time-major, like a and h
         a_next = torch.cat([a[1:], a.new_zeros((1, *a.shape[1:]))])  # a_{t+1}; nothing follows the last step
         g = _doubling(a_next.flip(0), grad_h.flip(0), None).flip(0)  # [L, ...]
         start = h0[None] if h0 is not None else h.new_zeros((1, *h.shape[1:]))
