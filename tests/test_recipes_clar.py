@@ -115,6 +115,8 @@ def test_label_fraction_keeps_classes_in_proportion():
     assert np.array_equal(clar.labelled_indices(Labels(), 1.0, seed=0), np.arange(100))
     with pytest.raises(ValueError, match="label_fraction"):
         clar.CLARConfig(label_fraction=0.0)
+    with pytest.raises(ValueError, match="augmentations"):
+        clar.CLARConfig(augmentations="pitch_shift")  # a string, not a sequence of names
 
 
 def test_streams_give_balanced_labelled_and_label_free_unlabelled_batches():

@@ -53,7 +53,7 @@ import torchaudio.functional as AF
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from respkit.augment import TwoViews, clar_augmentation
+from respkit.augment import CLAR_AUGMENTATIONS, TwoViews, clar_augmentation
 from respkit.data import ClassBalancedSampler
 from respkit.features import CLARFeatures, LogMel
 from respkit.losses import NTXent
@@ -144,6 +144,9 @@ class CLARConfig:
             raise ValueError(f"label_fraction must be in (0, 1], got {self.label_fraction}")
         if not self.task.startswith("1"):
             raise ValueError(f"the clar recipes classify events: task must be '1-1' or '1-2', got {self.task!r}")
+        if isinstance(self.augmentations, str) or set(self.augmentations) - set(CLAR_AUGMENTATIONS):
+            raise ValueError(f"augmentations must be a sequence of names from {sorted(CLAR_AUGMENTATIONS)}, "
+                             f"e.g. ('fade', 'time_mask'); got {self.augmentations!r}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 (NT-Xent needs negatives), got {self.batch_size}")
 
