@@ -103,7 +103,7 @@ def run_experiment(
     metrics_per_seed = []
     for seed in seeds:
         seed_everything(seed)
-        workdir = Path(out_dir) / "work" / free.stem / f"seed{seed}"
+        workdir = work_folder({"path": str(free)}, seed)
         metrics = recipe.run(config, data, seed, workdir)
         metrics_per_seed.append({key: float(value) for key, value in metrics.items()})
         print(f"{name} seed {seed}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics_per_seed[-1].items()))
@@ -125,6 +125,16 @@ def run_experiment(
     atomic_write(free, lambda tmp: tmp.write_text(text))
     print(f"wrote results to {free}")
     return {**results, "path": str(free)}
+
+
+def work_folder(results: Mapping[str, Any], seed: int | None = None) -> Path:
+    """The private folder of one seed of a run (checkpoints, saved predictions): ``<out>/work/<results stem>/seed<seed>``.
+
+    ``results`` is what :func:`run_experiment` returned (its ``"path"``); ``seed`` defaults to its first seed.
+    """
+    path = Path(results["path"])
+    seed = results["seeds"][0] if seed is None else seed
+    return path.parent / "work" / path.stem / f"seed{seed}"
 
 
 def summarize(metrics_per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:

@@ -10,7 +10,8 @@ import pytest
 from respkit.experiments import run_experiment
 from respkit.metrics import icbhi_score, sprsound_score
 from respkit.recipes import common
-from respkit.recipes.baseline import ICBHIConfig, SPRSoundConfig, load_artifacts, work_folder
+from respkit.experiments import work_folder
+from respkit.recipes.baseline import ICBHIConfig, SPRSoundConfig, load_artifacts
 from respkit.train import TrainConfig
 
 TINY_TRAIN = TrainConfig(epochs=2, lr=1e-3, amp=False, max_steps_per_epoch=2, log_every=1)

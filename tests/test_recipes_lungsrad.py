@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from respkit.experiments import run_experiment
 from respkit.metrics import icbhi_score
 from respkit.models.smoothing import GaussianSmoothing
+from respkit.experiments import work_folder
 from respkit.recipes import common, get_recipe
 from respkit.recipes.lungsrad import (
     DualAxisPatchMix,
@@ -23,7 +24,6 @@ from respkit.recipes.lungsrad import (
     input_frames,
     load_artifacts,
     load_trained_model,
-    work_folder,
 )
 from respkit.train import TrainConfig, predict
 

@@ -33,6 +33,7 @@ import numpy as np
 from respkit.features import LogMel
 from respkit.metrics import sprsound_score
 from respkit.models import create_model
+from respkit.experiments import work_folder
 from respkit.recipes import common, register_recipe
 from respkit.train import History, Predictions, Supervised, TrainConfig, Trainer, predict
 
@@ -215,10 +216,6 @@ class Artifacts:
     classes: list[str]
 
 
-def work_folder(results: Mapping[str, Any], seed: int = 0) -> Path:
-    """The work folder of one seed of a results dict from :func:`respkit.experiments.run_experiment`."""
-    path = Path(results["path"])
-    return path.parent / "work" / path.stem / f"seed{seed}"
 
 
 def load_artifacts(results: Mapping[str, Any], seed: int = 0) -> Artifacts:

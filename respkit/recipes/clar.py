@@ -59,7 +59,7 @@ from respkit.features import CLARFeatures, LogMel
 from respkit.losses import NTXent
 from respkit.models import ProjectionHead, create_model
 from respkit.recipes import common, register_recipe
-from respkit.recipes.baseline import work_folder
+from respkit.experiments import work_folder
 from respkit.train import History, Predictions, TrainConfig, Trainer, predict
 from respkit.train.config import config_hash
 

@@ -64,6 +64,7 @@ from respkit.mix import PatchMix
 from respkit.models import create_model
 from respkit.models.ast import AUDIOSET_POS_EMBED_SIZE
 from respkit.models.dass import load_dass_checkpoint
+from respkit.experiments import work_folder
 from respkit.recipes import common, register_recipe
 from respkit.train import History, Predictions, TrainConfig, Trainer, predict
 
@@ -330,10 +331,6 @@ class Artifacts:
     classes: list[str]
 
 
-def work_folder(results: Mapping[str, Any], seed: int = 0) -> Path:
-    """The work folder of one seed of a results dict from :func:`respkit.experiments.run_experiment`."""
-    path = Path(results["path"])
-    return path.parent / "work" / path.stem / f"seed{seed}"
 
 
 def _saved(results: Mapping[str, Any], seed: int, name: str) -> Path:

@@ -45,6 +45,7 @@ from respkit.losses import PatchMixContrastiveLoss, mixed_cross_entropy
 from respkit.mix import MixResult, PatchMix
 from respkit.models import create_model
 from respkit.models.ast import AST
+from respkit.experiments import work_folder
 from respkit.recipes import common, register_recipe
 from respkit.train import History, TrainConfig, Trainer, predict
 
@@ -235,9 +236,7 @@ def load_artifacts(results: dict[str, Any], seed: int | None = None) -> tuple[di
     first seed. Raises ``FileNotFoundError`` naming the folder when the run's work folder is not here
     (results files committed under ``results/`` come without it).
     """
-    path = Path(results["path"])
-    seed = results["seeds"][0] if seed is None else seed
-    workdir = path.parent / "work" / path.stem / f"seed{seed}"
+    workdir = work_folder(results, seed)
     if not (workdir / "predictions.npz").is_file():
         raise FileNotFoundError(f"{workdir}: no predictions.npz; this run's work folder is not on this machine")
     with np.load(workdir / "predictions.npz") as arrays:

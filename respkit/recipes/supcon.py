@@ -56,6 +56,7 @@ from respkit.losses import SupCon, mixed_cross_entropy
 from respkit.metrics import per_class_recall
 from respkit.mix import MixUp
 from respkit.models import ProjectionHead, create_model
+from respkit.experiments import work_folder
 from respkit.recipes import common, register_recipe
 from respkit.train import Supervised, TrainConfig, Trainer, predict
 from respkit.train.config import config_hash
@@ -415,9 +416,7 @@ def load_artifacts(results: dict[str, Any], seed: int | None = None) -> dict[str
     defaults to the first seed of the run. Raises ``FileNotFoundError`` naming the folder when the work
     folder is not there (results files committed under ``results/`` come without theirs).
     """
-    seed = results["seeds"][0] if seed is None else seed
-    path = Path(results["path"])
-    workdir = path.parent / "work" / path.stem / f"seed{seed}"
+    workdir = work_folder(results, seed)
     if not (workdir / "predictions.npz").is_file():
         raise FileNotFoundError(f"{workdir}: no predictions.npz; the run's work folder is not there")
     with np.load(workdir / "predictions.npz") as arrays:
