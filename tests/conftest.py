@@ -35,3 +35,17 @@ def sprsound_root(real_data) -> Path:
     if not (root / "BioCAS2022").is_dir():
         pytest.skip(f"no SPRSound under {real_data}")
     return root
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """The simulator's default datasets in a private cache folder, written once per test module.
+
+    Modules that need a smaller or differently shaped simulation define their own ``simulated``.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RESPKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        patch.delenv("RESPKIT_DATA", raising=False)
+        from respkit.data.locate import resolve_data
+
+        yield resolve_data()

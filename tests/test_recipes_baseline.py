@@ -23,17 +23,6 @@ TINY_ICBHI = {
 
 
 @pytest.fixture(scope="module")
-def simulated(tmp_path_factory):
-    """The simulator's data and feature cache in a private folder (written once for this module)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RESPKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
-        patch.delenv("RESPKIT_DATA", raising=False)
-        from respkit.data.locate import resolve_data
-
-        yield resolve_data()
-
-
-@pytest.fixture(scope="module")
 def sprsound_run(simulated, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     return run_experiment("baseline.sprsound", profile="quick", seeds=(3,), data=simulated, out_dir=out,

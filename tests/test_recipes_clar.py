@@ -32,18 +32,6 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory):
-    """The simulator's data in a private cache folder (written once for this module)."""
-    cache = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RESPKIT_CACHE", str(cache))
-        patch.delenv("RESPKIT_DATA", raising=False)
-        from respkit.data.locate import resolve_data
-
-        yield resolve_data()
-
-
 def tiny_network(num_classes: int = 2) -> clar.CLARNetwork:
     torch.manual_seed(0)
     encoder = create_model("cnn_small", num_classes=0, widths=(4, 4, 8, 8))

@@ -166,16 +166,6 @@ def test_objective_mixes_contiguous_segments_on_the_patch_grid():
 
 
 @pytest.fixture(scope="module")
-def simulated(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RESPKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
-        patch.delenv("RESPKIT_DATA", raising=False)
-        from respkit.data.locate import resolve_data
-
-        yield resolve_data()
-
-
-@pytest.fixture(scope="module")
 def runs(simulated, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     return {name: run_experiment(f"lungsrad.{name}", profile="quick", seeds=(1,), data=simulated, out_dir=out,
