@@ -9,13 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from respkit.experiments import run_experiment
+from respkit.experiments import run_experiment, work_folder
 from respkit.metrics import icbhi_score
 from respkit.models.smoothing import GaussianSmoothing
-from respkit.experiments import work_folder
 from respkit.recipes import common, get_recipe
 from respkit.recipes.lungsrad import (
-    DualAxisPatchMix,
     LungSRADConfig,
     build_features,
     build_model,
@@ -25,7 +23,7 @@ from respkit.recipes.lungsrad import (
     load_artifacts,
     load_trained_model,
 )
-from respkit.train import TrainConfig, predict
+from respkit.train import PatchMixCL, TrainConfig, predict
 
 VARIANTS = ("finetune", "spectral", "time", "freq", "full")
 TINY = {
@@ -126,14 +124,14 @@ def test_objective_adds_each_axis_with_its_weight():
     x, y = batch()
     torch.manual_seed(0)
     out = objective((x, y))
-    assert set(out) == {"loss", "ce", "cl_time", "cl_freq"}
+    assert set(out) == {"loss", "ce", "cl_time", "cl_freq", "lam_time", "lam_freq"}
     torch.testing.assert_close(out["loss"].detach(), out["ce"] + 0.5 * out["cl_time"] + 2.0 * out["cl_freq"])
     # The contrastive terms are cross-entropies over the batch: between 0 and far above log(B) only if wrong.
     assert 0 < out["cl_time"] < 10 and 0 < out["cl_freq"] < 10
     out["loss"].backward()
     for axis in ("time", "freq"):
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in objective.contrastive[axis].parameters())
-    zero = DualAxisPatchMix(model, {"time": 0.0, "freq": 0.0}, temperature=0.2)
+    zero = PatchMixCL(model, objective.mixers, {"time": 0.0, "freq": 0.0}, temperature=0.2)
     out = zero((x, y))
     torch.testing.assert_close(out["loss"], out["ce"], check_device=False)
 

@@ -14,14 +14,14 @@ from respkit.augment import SpecAugment
 from respkit.data.locate import DataSource, DatasetLocation
 from respkit.data.synthetic import write_icbhi
 from respkit.experiments import run_experiment
-from respkit.losses import PatchMixContrastiveLoss
 from respkit.mix import PatchMix
 from respkit.models import ast as ast_module
 from respkit.models import create_model
 from respkit.models.ast import grid_size
 from respkit.recipes import get_recipe
 from respkit.recipes import patchmix
-from respkit.recipes.patchmix import Config, PatchMixObjective, build_objective, fbank_frames, load_artifacts
+from respkit.recipes.patchmix import Config, build_objective, fbank_frames, load_artifacts
+from respkit.train import PatchMixCE, PatchMixCL
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +64,9 @@ def test_full_recipe_loads_audioset_weights_on_their_grid(monkeypatch):
     (source, model), = calls
     assert source == "audioset" and model is objective.model
     assert model.pos_grid == (12, 101)  # AudioSet's positions (1024 frames), cut to 12 x 79 at forward time
-    assert objective.contrastive.projector[0].in_features == 768 and objective.contrastive.temperature == 0.06
+    (name, contrastive), = objective.contrastive.items()
+    assert name == "patch" and objective.mixers["patch"].mode == "random" and objective.weights == {"patch": 1.0}
+    assert contrastive.projector[0].in_features == 768 and contrastive.temperature == 0.06
 
 
 def test_config_rejects_bad_values():
@@ -74,8 +76,10 @@ def test_config_rejects_bad_values():
         Config(duration=0.1)
     with pytest.raises(ValueError, match="profile"):
         Config.for_profile("huge")
-    with pytest.raises(ValueError, match="mixer"):
-        PatchMixObjective(create_model("ast_tiny", n_mels=32, input_frames=40), "cl")
+    with pytest.raises(ValueError, match="weights must name the mixers"):
+        PatchMixCL(create_model("ast_tiny", n_mels=32, input_frames=40), {"patch": PatchMix()}, {"time": 1.0})
+    with pytest.raises(ValueError, match="method"):
+        build_objective(Config.for_profile("quick"), "mixup")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -91,10 +95,11 @@ def tiny_batch():
 
 
 def make_objective(model, method):
-    return PatchMixObjective(model, method, augment=SpecAugment(freq_width=8, time_width=10),
-                             mixer=PatchMix("random") if method != "finetune" else None,
-                             contrastive=PatchMixContrastiveLoss(192, 16, 0.1) if method == "cl" else None,
-                             cl_weight=0.7)
+    augment = SpecAugment(freq_width=8, time_width=10)
+    if method == "mix_ce":
+        return PatchMixCE(model, PatchMix("random"), augment)
+    mixers = {"patch": PatchMix("random")} if method == "cl" else {}
+    return PatchMixCL(model, mixers, {name: 0.7 for name in mixers}, augment, temperature=0.1, projector_dim=16)
 
 
 def mix_by_hand(model, x, seed):
@@ -140,14 +145,15 @@ def test_contrastive_objective_is_ce_plus_weighted_patch_mix_loss(tiny_batch):
     z_mixed = model.forward_features(augmented, mix=lambda p: mix.mixed)
     # The paper's equation, term by term: anchors are the clean features, queries the projected mixed ones.
     anchors = F.normalize(z, dim=1)
-    queries = F.normalize(objective.contrastive.projector(z_mixed), dim=1)
+    queries = F.normalize(objective.contrastive["patch"].projector(z_mixed), dim=1)
     cl = 0.0
     for i in range(6):
         sims = queries[i] @ anchors.T / 0.1
         cl -= mix.lam * sims[i] + (1 - mix.lam) * sims[mix.perm[i]] - torch.logsumexp(sims, dim=0)
     cl = cl / 6
     assert out["ce"].item() == pytest.approx(ce.item(), rel=1e-5)
-    assert out["cl"].item() == pytest.approx(cl.item(), rel=1e-4)
+    assert out["cl_patch"].item() == pytest.approx(cl.item(), rel=1e-4)
+    assert out["lam_patch"].item() == pytest.approx(mix.lam)
     assert out["loss"].item() == pytest.approx(ce.item() + 0.7 * cl.item(), rel=1e-4)
 
 
@@ -194,8 +200,9 @@ def test_recipe_runs_and_reports_the_official_score_of_its_predictions(simulated
     assert len(val_scores) == 2 and metrics["best_epoch"] == int(np.argmax(val_scores))
     assert metrics["selection_score"] == pytest.approx(max(val_scores))
     assert len(history.step_loss) == 4 and all(np.isfinite(history.step_loss))
-    if method != "finetune":
-        assert all(0 <= epoch["lam"] <= 1 for epoch in history.train)
+    lam = {"mix_ce": "lam", "cl": "lam_patch"}.get(method)  # the logged share kept by the mix
+    if lam is not None:
+        assert all(0 <= epoch[lam] <= 1 for epoch in history.train)
 
 
 def test_test_set_selection_is_explicit_and_picks_the_best_test_epoch(simulated, tmp_path):

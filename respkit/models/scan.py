@@ -57,9 +57,9 @@ from torch.autograd.function import once_differentiable
 
 __all__ = ["linear_scan", "selective_scan", "selective_scan_ref", "selective_scan_torch"]
 
-# Largest [block, batch, dim, state] tensor the fast scan builds at once: 2 MiB in float32 on the CPU, to
+# Largest [block, batch, dim, state] tensor the fast scan builds at once: 1 MiB in float32 on the CPU, to
 # stay in cache; 512 MiB on a GPU, where every block costs a few hundred kernel launches and cache matters less.
-_BLOCK_ELEMENTS = 2**19
+_BLOCK_ELEMENTS = 2**18
 _GPU_BLOCK_ELEMENTS = 2**27
 
 
@@ -92,7 +92,7 @@ def _prepare(u: Tensor, delta: Tensor, A: Tensor, delta_bias: Tensor | None, del
 def _finish(y: Tensor, u: Tensor, D: Tensor | None, z: Tensor | None, out_dtype: torch.dtype) -> Tensor:
     """``y + D u``, gated by ``silu(z)``, cast back to the input dtype."""
     if D is not None:
-        y = y + D.to(y.dtype)[:, None] * u
+        y = torch.addcmul(y, D.to(y.dtype)[:, None], u)
     if z is not None:
         y = y * F.silu(z.to(y.dtype))
     return y.to(out_dtype)
@@ -200,6 +200,28 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
     return _LinearScan.apply(a, b, h0)
 
 
+def _scan_block(u: Tensor, delta: Tensor, A_g: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
+                delta_bias: Tensor | None, delta_softplus: bool, h0: Tensor | None) -> tuple[Tensor, Tensor]:
+    """One block of :func:`selective_scan_torch`: ``u, delta, z [b, d, T]``, ``B, C [b, g, 1, n, T]``,
+    ``A_g [g, d/g, n]``, ``h0 [b, g, d/g, n]`` (or None). Returns ``out [b, d, T]`` and the last state.
+
+    A function of its own so that the block's intermediates are freed when it returns: the next block
+    then reuses their memory instead of faulting in fresh pages.
+    """
+    out_dtype = u.dtype
+    u, delta, _ = _prepare(u, delta, A_g, delta_bias, delta_softplus)  # [b, d, T]
+    (batch, dim, steps), (groups, per_group, _) = u.shape, A_g.shape
+    # time-major, [T, b, g, d/g, 1]: the doubling's even and odd steps are then contiguous rows
+    delta_t = delta.permute(2, 0, 1).contiguous().view(steps, batch, groups, per_group, 1)
+    du_t = delta_t * u.permute(2, 0, 1).reshape(delta_t.shape)  # takes delta_t's memory layout
+    a = (delta_t * A_g).exp_()  # [T, b, g, d/g, n]; in place, as the product is needed by nothing else
+    b = du_t * B.to(u.dtype).permute(4, 0, 1, 2, 3)  # B_t: [T, b, g, 1, n]
+    h = linear_scan(a, b, h0)  # [T, b, g, d/g, n], starting from the previous block's state
+    C_t = C.to(u.dtype).permute(4, 0, 1, 2, 3)
+    y = (h * C_t).sum(-1) if A_g.shape[-1] > 1 else h[..., 0] * C_t[..., 0]  # [T, b, g, d/g]
+    return _finish(y.reshape(steps, batch, dim).permute(1, 2, 0), u, D, z, out_dtype), h[-1].clone()
+
+
 def selective_scan_torch(
     u: Tensor,
     delta: Tensor,
@@ -212,36 +234,31 @@ def selective_scan_torch(
     delta_softplus: bool = False,
     return_last_state: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
-    """The blocked recursive-doubling scan in pure PyTorch (any device); arguments as :func:`selective_scan_ref`."""
-    out_dtype = u.dtype
-    u, delta, A = _prepare(u, delta, A, delta_bias, delta_softplus)
+    """The blocked recursive-doubling scan in pure PyTorch (any device); arguments as :func:`selective_scan_ref`.
+
+    Every step, from the bias and softplus to the gate, runs on one block of time steps at a time
+    (:func:`_scan_block`), so that all intermediate tensors are block-sized: they stay in cache, and the
+    memory allocator reuses them from block to block; only the output is full-length.
+    """
     batch, dim, length = u.shape
     state = A.shape[1]
-    Bg = _broadcast_groups(B.to(u.dtype), dim)  # [b, g, 1, n, L]
-    Cg = _broadcast_groups(C.to(u.dtype), dim)
+    Bg = _broadcast_groups(B, dim)  # [b, g, 1, n, L]
+    Cg = _broadcast_groups(C, dim)
     groups = Bg.shape[1]
-    # Time-major copies, [L, b, g, d/g, n] after broadcasting: channel d = (group, d % (dim / groups)).
-    grouped = (length, batch, groups, dim // groups, 1)
-    A_g = A.view(groups, dim // groups, state)  # [g, d/g, n]
-    delta_t = delta.permute(2, 0, 1).contiguous().view(grouped)  # [L, b, g, d/g, 1], time-major in memory
-    du_t = delta_t * u.permute(2, 0, 1).reshape(grouped)  # takes delta_t's memory layout
-    B_t = Bg.permute(4, 0, 1, 2, 3)  # [L, b, g, 1, n]
-    C_t = Cg.permute(4, 0, 1, 2, 3)
+    A_g = A.to(_compute_dtype(u.dtype)).view(groups, dim // groups, state)  # [g, d/g, n]: channel d = (g, d % (dim/g))
 
     budget = _BLOCK_ELEMENTS if u.device.type == "cpu" else _GPU_BLOCK_ELEMENTS
     block = max(64, budget // (batch * dim * state))
-    h_last = None  # [b, g, d/g, n]
-    ys = []
     # split, not slicing in the loop: the backward of split is one concatenation, while every slice's
     # backward would write a zero tensor of the full length
-    for delta_b, du_b, B_b, C_b in zip(*(t.split(block) for t in (delta_t, du_t, B_t, C_t))):
-        a = torch.exp(delta_b * A_g)  # [T, b, g, d/g, n]
-        b = du_b * B_b  # [T, b, g, d/g, n]
-        h = linear_scan(a, b, h_last)  # [T, b, g, d/g, n], starting from the previous block's state
-        h_last = h[-1]
-        ys.append((h * C_b).sum(-1) if state > 1 else h[..., 0] * C_b[..., 0])  # [T, b, g, d/g]
-    y = (ys[0] if len(ys) == 1 else torch.cat(ys)).reshape(length, batch, dim).permute(1, 2, 0)  # [b, d, L]
-    out = _finish(y, u, D, z, out_dtype)
+    blocks = [t.split(block, dim=-1) for t in (u, delta, Bg, Cg)]
+    blocks.append(z.split(block, dim=-1) if z is not None else [None] * len(blocks[0]))
+    h_last = None  # [b, g, d/g, n], the state carried from block to block
+    outs = []
+    for u_b, delta_b, B_b, C_b, z_b in zip(*blocks):
+        out_b, h_last = _scan_block(u_b, delta_b, A_g, B_b, C_b, D, z_b, delta_bias, delta_softplus, h_last)
+        outs.append(out_b)
+    out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # [b, d, L]
     return (out, h_last.reshape(batch, dim, state)) if return_last_state else out
 
 

@@ -19,7 +19,7 @@ The ablation is read as cumulative (each mix row keeps the spectral regularisati
 "+ time-only mix" and "+ frequency-only mix" above the full model read. ``lungsrad.ast`` trains an AST under
 the very same protocol and inputs, so the chapter can compare the two backbones' feature maps.
 
-The objective (:class:`DualAxisPatchMix`) is
+The objective (:class:`respkit.train.PatchMixCL`, the one of chapter 4 with two mixers) is
 
     L = CE(f(x), y) + α_t · L_CL(time mix) + α_f · L_CL(freq mix)
 
@@ -54,19 +54,17 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from respkit.augment import SpecAugment
 from respkit.features import ASTFbank
-from respkit.losses import PatchMixContrastiveLoss
 from respkit.mix import PatchMix
 from respkit.models import create_model
 from respkit.models.ast import AUDIOSET_POS_EMBED_SIZE
 from respkit.models.dass import load_dass_checkpoint
 from respkit.experiments import work_folder
 from respkit.recipes import common, register_recipe
-from respkit.train import History, Predictions, TrainConfig, Trainer, predict
+from respkit.train import History, PatchMixCL, Predictions, TrainConfig, Trainer, predict
 
 HISTORY_FILE = "history.json"
 PREDICTIONS_FILE = "predictions.npz"
@@ -163,57 +161,6 @@ class LungSRADConfig:
             )
 
 
-class DualAxisPatchMix(nn.Module):
-    """The Lung-SRAD objective: cross-entropy plus one Patch-Mix contrastive loss per mixed axis.
-
-    ``forward((x [B, 1, F, T], y [B])) -> {"loss", "ce", "cl_time"?, "cl_freq"?}``. SpecAugment (training
-    batches only: this module is only used to train) is applied first; every pass of one step then sees
-    the same augmented batch. ``axes`` maps ``"time"`` / ``"freq"`` to the weight α of that axis; with no
-    axes this is plain fine-tuning.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        axes: Mapping[str, float],
-        spec_augment: nn.Module | None = None,
-        temperature: float = 0.2,
-        mix_alpha: float = 1.0,
-    ) -> None:
-        super().__init__()
-        unknown = set(axes) - {"time", "freq"}
-        if unknown:
-            raise ValueError(f"axes must be 'time' and/or 'freq', got {sorted(unknown)}")
-        self.model = model
-        self.spec_augment = spec_augment if spec_augment is not None else nn.Identity()
-        self.alphas = dict(axes)
-        self.mixers = nn.ModuleDict({axis: PatchMix(axis, mix_alpha, contiguous=True) for axis in axes})
-        dim = model.num_features
-        self.contrastive = nn.ModuleDict(
-            {axis: PatchMixContrastiveLoss(dim, dim, temperature) for axis in axes}  # own projector per axis
-        )
-
-    def forward(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-        x, y = batch
-        x = self.spec_augment(x)
-        z = self.model.forward_features(x)  # [B, D], clean input
-        ce = F.cross_entropy(self.model.forward_head(z), y)
-        out = {"ce": ce.detach()}
-        loss = ce
-        for axis, mixer in self.mixers.items():
-            result = {}
-
-            def mix(patches: Tensor, mixer: nn.Module = mixer, result: dict = result) -> Tensor:
-                result["mix"] = mixer(patches)  # keep the permutation and λ for the loss
-                return result["mix"].mixed
-
-            z_mixed = self.model.forward_features(x, mix=mix)  # [B, D]
-            cl = self.contrastive[axis](z, z_mixed, result["mix"].perm, result["mix"].lam)
-            loss = loss + self.alphas[axis] * cl
-            out[f"cl_{axis}"] = cl.detach()
-        return {"loss": loss, **out}
-
-
 def build_features(config: LungSRADConfig) -> ASTFbank:
     """The fbank the models read: 16 kHz, ``n_mels`` bins, AudioSet normalisation."""
     return ASTFbank(sample_rate=16000, n_mels=config.n_mels, target_frames=config.target_frames)
@@ -242,14 +189,13 @@ def build_model(config: LungSRADConfig, num_classes: int = 4, load_pretrained: b
                         num_classes=num_classes, n_mels=config.n_mels, input_frames=input_frames(config), **grid)
 
 
-def build_objective(config: LungSRADConfig, model: nn.Module) -> DualAxisPatchMix:
-    axes = {}
-    if config.time_mix:
-        axes["time"] = config.alpha_time
-    if config.freq_mix:
-        axes["freq"] = config.alpha_freq
+def build_objective(config: LungSRADConfig, model: nn.Module) -> PatchMixCL:
+    """Cross-entropy plus one contiguous Patch-Mix contrastive loss per mixed axis (none: plain fine-tuning)."""
+    axes = {"time": (config.time_mix, config.alpha_time), "freq": (config.freq_mix, config.alpha_freq)}
+    weights = {axis: alpha for axis, (used, alpha) in axes.items() if used}
+    mixers = {axis: PatchMix(axis, config.mix_alpha, contiguous=True) for axis in weights}
     augment = SpecAugment(2, config.spec_freq_width, 2, config.spec_time_width)
-    return DualAxisPatchMix(model, axes, augment, config.temperature, config.mix_alpha)
+    return PatchMixCL(model, mixers, weights, augment, config.temperature)
 
 
 class LungSRAD:

@@ -1,13 +1,16 @@
 """Chapter 4's experiments: AST on ICBHI, plain and with Patch-Mix (Bae et al., Interspeech 2023).
 
-Three recipes share one configuration and one training function; they differ only in the loss
-(:class:`PatchMixObjective`):
+Three recipes share one configuration and one training function; they differ only in the objective
+(:func:`build_objective`, with the objectives of :mod:`respkit.train.objectives`):
 
-* ``patchmix.finetune`` — cross-entropy on SpecAugmented fbanks (the paper's "AST fine-tuning").
+* ``patchmix.finetune`` — cross-entropy on SpecAugmented fbanks (the paper's "AST fine-tuning"):
+  :class:`~respkit.train.PatchMixCL` with no mixer.
 * ``patchmix.mix_ce``   — Patch-Mix the patch grid and use the mixed cross-entropy
-  ``λ·CE(y) + (1 − λ)·CE(y[perm])``, the variant the paper found not to help on ICBHI.
+  ``λ·CE(y) + (1 − λ)·CE(y[perm])``, the variant the paper found not to help on ICBHI
+  (:class:`~respkit.train.PatchMixCE`).
 * ``patchmix.cl``       — cross-entropy on the clean input plus ``α·L_CL``, the Patch-Mix contrastive
-  loss between the mixed input's projected feature and the clean batch's features.
+  loss between the mixed input's projected feature and the clean batch's features
+  (:class:`~respkit.train.PatchMixCL` with one random-patch mixer, logged as ``cl_patch``).
 
 Checkpoint selection. By default the best epoch is chosen on a validation split: patients of the
 official training side held out of training (:func:`respkit.recipes.common.icbhi_splits`); the test
@@ -34,20 +37,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 from torch.utils.data import ConcatDataset
 
 from respkit.augment import SpecAugment
-from respkit.features import ASTFbank
-from respkit.losses import PatchMixContrastiveLoss, mixed_cross_entropy
-from respkit.mix import MixResult, PatchMix
-from respkit.models import create_model
-from respkit.models.ast import AST
 from respkit.experiments import work_folder
+from respkit.features import ASTFbank
+from respkit.mix import PatchMix
+from respkit.models import create_model
 from respkit.recipes import common, register_recipe
-from respkit.train import History, TrainConfig, Trainer, predict
+from respkit.train import History, PatchMixCE, PatchMixCL, TrainConfig, Trainer, predict
 
 Method = Literal["finetune", "mix_ce", "cl"]
 METHODS: tuple[str, ...] = ("finetune", "mix_ce", "cl")
@@ -127,70 +125,20 @@ class Config:
         )
 
 
-class PatchMixObjective(nn.Module):
-    """The three losses of the chapter, on a batch ``(fbank [B, 1, F, T], labels [B])``.
-
-    * ``"finetune"``: ``CE(head(f(x)), y)``.
-    * ``"mix_ce"``: ``λ·CE(head(f̃), y) + (1 − λ)·CE(head(f̃), y[perm])`` with ``f̃`` the feature of the
-      Patch-Mixed input.
-    * ``"cl"``: ``CE(head(f(x)), y) + α·L_CL(f(x), f̃, perm, λ)`` (:class:`PatchMixContrastiveLoss`,
-      whose anchor ``f(x)`` is detached inside).
-
-    ``augment`` (SpecAugment) acts on the fbank first; both branches of ``"cl"`` see the same augmented
-    input, as in the public code, where augmentation happens in the data loader.
-    Returns ``{"loss", "ce"}`` plus ``"cl"`` and ``"lam"`` when mixing.
-    """
-
-    def __init__(self, model: AST, method: Method, augment: nn.Module | None = None, mixer: PatchMix | None = None,
-                 contrastive: PatchMixContrastiveLoss | None = None, cl_weight: float = 1.0) -> None:
-        super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if method != "finetune" and mixer is None:
-            raise ValueError(f"method {method!r} needs a PatchMix mixer")
-        if method == "cl" and contrastive is None:
-            raise ValueError("method 'cl' needs a PatchMixContrastiveLoss")
-        self.model, self.method, self.augment, self.mixer = model, method, augment, mixer
-        self.contrastive, self.cl_weight = contrastive, cl_weight
-
-    def mixed_features(self, x: Tensor) -> tuple[Tensor, MixResult]:
-        """Features ``[B, D]`` of ``x`` with its patch grid Patch-Mixed, and what the mix did."""
-        done: list[MixResult] = []
-
-        def mix(patches: Tensor) -> Tensor:  # [B, H, W, D] -> [B, H, W, D]
-            done.append(self.mixer(patches))
-            return done[-1].mixed
-
-        return self.model.forward_features(x, mix=mix), done[0]
-
-    def forward(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-        x, y = batch
-        if self.augment is not None:
-            x = self.augment(x)
-        if self.method == "finetune":
-            ce = F.cross_entropy(self.model(x), y)
-            return {"loss": ce, "ce": ce}
-        if self.method == "mix_ce":
-            z_mixed, mix = self.mixed_features(x)
-            loss = mixed_cross_entropy(self.model.forward_head(z_mixed), y, mix.perm, mix.lam)
-            return {"loss": loss, "ce": loss, "lam": torch.tensor(mix.lam)}
-        z = self.model.forward_features(x)                                  # [B, D], clean
-        ce = F.cross_entropy(self.model.forward_head(z), y)
-        z_mixed, mix = self.mixed_features(x)                               # [B, D], Patch-Mixed
-        cl = self.contrastive(z, z_mixed, mix.perm, mix.lam)
-        return {"loss": ce + self.cl_weight * cl, "ce": ce, "cl": cl, "lam": torch.tensor(mix.lam)}
-
-
-def build_objective(config: Config, method: Method) -> PatchMixObjective:
-    """The model (``config.model`` with ``config.pretrained`` weights, 4 ICBHI classes) inside its objective."""
+def build_objective(config: Config, method: Method) -> PatchMixCL | PatchMixCE:
+    """The model (``config.model``, ``config.pretrained`` weights, 4 ICBHI classes) inside ``method``'s objective."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     model = create_model(config.model, pretrained=config.pretrained, num_classes=4, n_mels=128,
                          input_frames=fbank_frames(config.duration))
     augment = SpecAugment(freq_width=config.freq_mask, time_width=config.time_mask) \
         if config.freq_mask or config.time_mask else None
-    mixer = PatchMix(mode=config.mix_mode, alpha=config.mix_alpha) if method != "finetune" else None
-    contrastive = PatchMixContrastiveLoss(model.num_features, config.projector_dim, config.temperature) \
-        if method == "cl" else None
-    return PatchMixObjective(model, method, augment, mixer, contrastive, config.cl_weight)
+    mixer = PatchMix(mode=config.mix_mode, alpha=config.mix_alpha)
+    if method == "mix_ce":
+        return PatchMixCE(model, mixer, augment)
+    mixers = {"patch": mixer} if method == "cl" else {}
+    return PatchMixCL(model, mixers, {name: config.cl_weight for name in mixers}, augment, config.temperature,
+                      config.projector_dim)
 
 
 def run(config: Config, data: Any, seed: int, workdir: Path, method: Method) -> dict[str, float]:

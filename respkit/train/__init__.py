@@ -2,7 +2,10 @@
 
 from respkit.train.config import TrainConfig
 from respkit.train.evaluate import Predictions, predict
-from respkit.train.objectives import Supervised
+from respkit.train.objectives import PatchMixCE, PatchMixCL, Supervised
 from respkit.train.trainer import History, StepAveraging, Trainer
 
-__all__ = ["History", "Predictions", "StepAveraging", "Supervised", "TrainConfig", "Trainer", "predict"]
+__all__ = [
+    "History", "PatchMixCE", "PatchMixCL", "Predictions", "StepAveraging", "Supervised", "TrainConfig", "Trainer",
+    "predict",
+]
