@@ -11,7 +11,7 @@ shared with other jobs, every parallel op of the fast scan waits for its second 
 scheduled, which can cost more than the op itself, while the reference loop's tiny ops never run in
 parallel. On an idle machine the default row is the one to read; the last line prints the headline
 ratio (state 1, L = 4k, the DASS setting). With state 16 the ratio is much smaller: each step of the
-loop is then a still-small [batch, dim, state] op, while the fast scan streams [L, batch, dim, state]
+loop is then a still-small [batch, dim, state] op, while the fast scan streams [batch, dim, state, L]
 tensors through memory several times (memory-bound). Timings on a shared machine vary by tens of percent.
 
     python benchmarks/selective_scan.py

@@ -60,6 +60,7 @@ CASES = [  # batch, dim, length, state, groups
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
 def test_fast_equals_reference(batch, dim, length, state, groups, softplus, dtype, tol, monkeypatch):
     monkeypatch.setattr("respkit.models.scan._BLOCK_ELEMENTS", 2048)  # several blocks at these sizes
+    monkeypatch.setattr("respkit.models.scan._MIN_BLOCK", 16)
     inputs = make_inputs(batch, dim, length, state, groups, dtype)
     if not softplus:
         positive_delta(inputs)
@@ -136,14 +137,14 @@ def test_no_overflow_with_strong_decay():
 
 def test_linear_scan_initial_state():
     g = torch.Generator().manual_seed(0)
-    a = torch.rand(37, 3, generator=g, dtype=torch.float64)  # time-major [L, ...]
-    b = torch.randn(37, 3, generator=g, dtype=torch.float64)
+    a = torch.rand(3, 37, generator=g, dtype=torch.float64)  # [..., L]: time on the last axis
+    b = torch.randn(3, 37, generator=g, dtype=torch.float64)
     h0 = torch.randn(3, generator=g, dtype=torch.float64)
     h, expected = h0, []
     for t in range(37):
-        h = a[t] * h + b[t]
+        h = a[:, t] * h + b[:, t]
         expected.append(h)
-    torch.testing.assert_close(linear_scan(a, b, h0), torch.stack(expected))
+    torch.testing.assert_close(linear_scan(a, b, h0), torch.stack(expected, dim=-1))
 
 
 @pytest.mark.parametrize("length", [1, 2, 7, 16])
@@ -151,8 +152,8 @@ def test_linear_scan_initial_state():
 def test_linear_scan_hand_written_backward_passes_gradcheck(length, with_h0):
     """The reverse-time backward equals finite differences of the forward (float64)."""
     g = torch.Generator().manual_seed(length)
-    a = torch.rand(length, 2, 3, generator=g, dtype=torch.float64).requires_grad_()
-    b = torch.randn(length, 2, 3, generator=g, dtype=torch.float64).requires_grad_()
+    a = torch.rand(2, 3, length, generator=g, dtype=torch.float64).requires_grad_()
+    b = torch.randn(2, 3, length, generator=g, dtype=torch.float64).requires_grad_()
     h0 = torch.randn(2, 3, generator=g, dtype=torch.float64).requires_grad_() if with_h0 else None
     assert torch.autograd.gradcheck(linear_scan, (a, b, h0))
 

@@ -36,13 +36,15 @@ with pairwise decays ``exp(S_t - S_s)`` is also safe, but Mamba-1 decays differ 
 state, so its intra-chunk matrices cost O(L * chunk) exponentials per state instead of O(L): slower
 on CPU, which is what this file is for.)
 
-Two details make it fast in practice. The scan runs *time-major* (``[L, ...]``): the even and odd
-steps are then whole contiguous rows, where along the last axis they would be stride-2 views that
-every op walks slowly. And the backward pass is written by hand (:class:`_LinearScan`): the gradient
-of a linear recurrence is the same recurrence run backwards in time, so it is one more doubling scan,
-instead of autograd's trip back through every slice and concatenation. On the CPU the sequence is
-processed in blocks of at most ``_BLOCK_ELEMENTS`` state elements, carrying ``h`` from block to block,
-so that the working set stays in cache; on a GPU the blocks are much longer, since there the cost of a
+Three details make it fast in practice. Time stays on the last axis, as the inputs come: the even and
+odd steps are then stride-2 views, which the doubling reads about 1.5x slower than contiguous rows, but a
+time-major layout (``[L, ...]``) would need three transposes in and out of it, and on a CPU those cost
+more than the whole scan. The backward pass is written by hand (:class:`_LinearScan`): the gradient of a
+linear recurrence is the same recurrence run backwards in time, so it is one more doubling scan, instead
+of autograd's trip back through every slice. And the sequence is processed in blocks of about
+``_BLOCK_ELEMENTS`` state elements, carrying ``h`` from block to block, with everything from the bias to
+the gate done per block (:func:`_scan_block`): on a CPU the intermediates then stay in cache and their
+memory is reused from block to block; on a GPU the blocks are much longer, since there the cost of a
 block is its kernel launches.
 
 On CUDA, when ``mamba_ssm`` is installed, :func:`selective_scan` calls its fused kernel instead.
@@ -57,10 +59,12 @@ from torch.autograd.function import once_differentiable
 
 __all__ = ["linear_scan", "selective_scan", "selective_scan_ref", "selective_scan_torch"]
 
-# Largest [block, batch, dim, state] tensor the fast scan builds at once: 1 MiB in float32 on the CPU, to
+# Largest [batch, dim, state, block] tensor the fast scan builds at once: 1 MiB in float32 on the CPU, to
 # stay in cache; 512 MiB on a GPU, where every block costs a few hundred kernel launches and cache matters less.
+# A block has at least _MIN_BLOCK steps, so that large states do not cut the sequence into slivers.
 _BLOCK_ELEMENTS = 2**18
 _GPU_BLOCK_ELEMENTS = 2**27
+_MIN_BLOCK = 256
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -138,28 +142,26 @@ def selective_scan_ref(
 
 
 def _doubling(a: Tensor, b: Tensor, h0: Tensor | None, out: Tensor | None = None) -> Tensor:
-    """Solve ``h_t = a_t h_{t-1} + b_t`` along the first axis by recursive doubling, eq. (2); no autograd.
+    """Solve ``h_t = a_t h_{t-1} + b_t`` along the last axis by recursive doubling, eq. (2); no autograd.
 
-    Time-major layout (``[L, ...]``): ``a[0::2]`` is then a set of whole contiguous rows, so every
-    element-wise op below runs over contiguous memory. (Along the last axis the same slices are
-    stride-2 views, and the scan is several times slower.) Each level writes its results straight
-    into its slots of ``out`` (odd steps from the recursion, even steps after it): no concatenation.
+    ``a, b``: ``[..., L]``; ``h0``: ``[...]`` or None. Each level writes its results straight into its
+    slots of ``out`` (odd steps from the recursion, even steps after it): no concatenation.
     """
-    length = a.shape[0]
-    h = torch.empty_like(b) if out is None else out  # [L, ...]
+    length = a.shape[-1]
+    h = torch.empty_like(b) if out is None else out  # [..., L]
     if h0 is None:
-        h[0] = b[0]
+        h[..., 0] = b[..., 0]
     else:
-        torch.addcmul(b[0], a[0], h0, out=h[0])
+        torch.addcmul(b[..., 0], a[..., 0], h0, out=h[..., 0])
     if length == 1:
         return h
     pairs = length // 2
-    a_even, a_odd = a[0 : 2 * pairs : 2], a[1::2]  # [pairs, ...]
-    b_even, b_odd = b[0 : 2 * pairs : 2], b[1::2]
+    a_even, a_odd = a[..., 0 : 2 * pairs : 2], a[..., 1::2]  # [..., pairs]
+    b_even, b_odd = b[..., 0 : 2 * pairs : 2], b[..., 1::2]
     # the odd positions obey the same recurrence, with the same initial state h0
-    _doubling(a_odd * a_even, torch.addcmul(b_odd, a_odd, b_even), h0, out=h[1::2])  # h_1, h_3, ...
+    _doubling(a_odd * a_even, torch.addcmul(b_odd, a_odd, b_even), h0, out=h[..., 1::2])  # h_1, h_3, ...
     rest = (length - 1) // 2  # even positions 2, 4, ...: h_2k = a_2k h_2k-1 + b_2k
-    torch.addcmul(b[2::2], a[2::2], h[1 : 2 * rest : 2], out=h[2::2])
+    torch.addcmul(b[..., 2::2], a[..., 2::2], h[..., 1 : 2 * rest : 2], out=h[..., 2::2])
     return h
 
 
@@ -169,7 +171,7 @@ class _LinearScan(torch.autograd.Function):
     With ``g_t = dLoss/dh_t`` in total (through every later step), ``g_t = grad_t + a_{t+1} g_{t+1}``:
     the same recurrence in reverse time. Then ``dL/db_t = g_t``, ``dL/da_t = g_t h_{t-1}`` and
     ``dL/dh0 = a_0 g_0``. Letting autograd differentiate the doubling instead would also be right,
-    but its slices and concatenations cost about ten times the forward pass.
+    but its slices cost about ten times the forward pass.
     """
 
     @staticmethod
@@ -182,20 +184,20 @@ class _LinearScan(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_h: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         a, h, h0 = ctx.saved_tensors
-        grad_h = grad_h.contiguous()  # time-major, like a and h
-        a_next = torch.cat([a[1:], a.new_zeros((1, *a.shape[1:]))])  # a_{t+1}; nothing follows the last step
-        g = _doubling(a_next.flip(0), grad_h.flip(0), None).flip(0)  # [L, ...]
-        start = h0[None] if h0 is not None else h.new_zeros((1, *h.shape[1:]))
-        grad_a = g * torch.cat([start, h[:-1]])  # g_t h_{t-1}
-        grad_h0 = a[0] * g[0] if h0 is not None and ctx.needs_input_grad[2] else None
+        last = (*a.shape[:-1], 1)
+        a_next = torch.cat([a[..., 1:], a.new_zeros(last)], dim=-1)  # a_{t+1}; nothing follows the last step
+        g = _doubling(a_next.flip(-1), grad_h.flip(-1), None).flip(-1)  # [..., L]
+        start = h0[..., None] if h0 is not None else h.new_zeros(last)
+        grad_a = g * torch.cat([start, h[..., :-1]], dim=-1)  # g_t h_{t-1}
+        grad_h0 = a[..., 0] * g[..., 0] if h0 is not None and ctx.needs_input_grad[2] else None
         return grad_a, g, grad_h0
 
 
 def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
-    """Solve ``h_t = a_t h_{t-1} + b_t`` along the first axis (time-major), differentiably.
+    """Solve ``h_t = a_t h_{t-1} + b_t`` along the last axis, differentiably.
 
-    ``a, b``: ``[L, ...]``; ``h0``: the state before the first step, ``[...]`` (zero when None).
-    Returns ``h``: ``[L, ...]``.
+    ``a, b``: ``[..., L]``; ``h0``: the state before the first step, ``[...]`` (zero when None).
+    Returns ``h``: ``[..., L]``.
     """
     return _LinearScan.apply(a, b, h0)
 
@@ -203,23 +205,21 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
 def _scan_block(u: Tensor, delta: Tensor, A_g: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
                 delta_bias: Tensor | None, delta_softplus: bool, h0: Tensor | None) -> tuple[Tensor, Tensor]:
     """One block of :func:`selective_scan_torch`: ``u, delta, z [b, d, T]``, ``B, C [b, g, 1, n, T]``,
-    ``A_g [g, d/g, n]``, ``h0 [b, g, d/g, n]`` (or None). Returns ``out [b, d, T]`` and the last state.
+    ``A_g [g, d/g, n, 1]``, ``h0 [b, g, d/g, n]`` (or None). Returns ``out [b, d, T]`` and the last state.
 
-    A function of its own so that the block's intermediates are freed when it returns: the next block
-    then reuses their memory instead of faulting in fresh pages.
+    A function of its own so that the block's intermediates are freed when it returns, and the next
+    block reuses their memory.
     """
     out_dtype = u.dtype
-    u, delta, _ = _prepare(u, delta, A_g, delta_bias, delta_softplus)  # [b, d, T]
-    (batch, dim, steps), (groups, per_group, _) = u.shape, A_g.shape
-    # time-major, [T, b, g, d/g, 1]: the doubling's even and odd steps are then contiguous rows
-    delta_t = delta.permute(2, 0, 1).contiguous().view(steps, batch, groups, per_group, 1)
-    du_t = delta_t * u.permute(2, 0, 1).reshape(delta_t.shape)  # takes delta_t's memory layout
-    a = (delta_t * A_g).exp_()  # [T, b, g, d/g, n]; in place, as the product is needed by nothing else
-    b = du_t * B.to(u.dtype).permute(4, 0, 1, 2, 3)  # B_t: [T, b, g, 1, n]
-    h = linear_scan(a, b, h0)  # [T, b, g, d/g, n], starting from the previous block's state
-    C_t = C.to(u.dtype).permute(4, 0, 1, 2, 3)
-    y = (h * C_t).sum(-1) if A_g.shape[-1] > 1 else h[..., 0] * C_t[..., 0]  # [T, b, g, d/g]
-    return _finish(y.reshape(steps, batch, dim).permute(1, 2, 0), u, D, z, out_dtype), h[-1].clone()
+    u, delta, A_g = _prepare(u, delta, A_g, delta_bias, delta_softplus)  # [b, d, T]
+    (batch, dim, steps), (groups, per_group, state, _) = u.shape, A_g.shape
+    delta_g = delta.reshape(batch, groups, per_group, 1, steps)  # channel d = (group, d % (dim / groups))
+    a = (delta_g * A_g).exp_()  # [b, g, d/g, n, T]; in place, as the product is needed by nothing else
+    b = delta_g * u.reshape(delta_g.shape) * B.to(u.dtype)  # [b, g, d/g, n, T]
+    h = linear_scan(a, b, h0)  # [b, g, d/g, n, T], starting from the previous block's state
+    C = C.to(u.dtype)
+    y = (h * C).sum(-2) if state > 1 else h[..., 0, :] * C[..., 0, :]  # [b, g, d/g, T]
+    return _finish(y.reshape(batch, dim, steps), u, D, z, out_dtype), h[..., -1].clone()
 
 
 def selective_scan_torch(
@@ -234,21 +234,16 @@ def selective_scan_torch(
     delta_softplus: bool = False,
     return_last_state: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
-    """The blocked recursive-doubling scan in pure PyTorch (any device); arguments as :func:`selective_scan_ref`.
-
-    Every step, from the bias and softplus to the gate, runs on one block of time steps at a time
-    (:func:`_scan_block`), so that all intermediate tensors are block-sized: they stay in cache, and the
-    memory allocator reuses them from block to block; only the output is full-length.
-    """
+    """The blocked recursive-doubling scan in pure PyTorch (any device); arguments as :func:`selective_scan_ref`."""
     batch, dim, length = u.shape
     state = A.shape[1]
     Bg = _broadcast_groups(B, dim)  # [b, g, 1, n, L]
     Cg = _broadcast_groups(C, dim)
     groups = Bg.shape[1]
-    A_g = A.to(_compute_dtype(u.dtype)).view(groups, dim // groups, state)  # [g, d/g, n]: channel d = (g, d % (dim/g))
+    A_g = A.view(groups, dim // groups, state, 1)  # [g, d/g, n, 1]
 
     budget = _BLOCK_ELEMENTS if u.device.type == "cpu" else _GPU_BLOCK_ELEMENTS
-    block = max(64, budget // (batch * dim * state))
+    block = max(_MIN_BLOCK, budget // (batch * dim * state))
     # split, not slicing in the loop: the backward of split is one concatenation, while every slice's
     # backward would write a zero tensor of the full length
     blocks = [t.split(block, dim=-1) for t in (u, delta, Bg, Cg)]
