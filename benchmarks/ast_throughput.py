@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from respkit.features import fbank_frames
 from respkit.models import create_model
-from respkit.models.ast import grid_size
 
 
 def synchronize(device: torch.device) -> None:
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--model", help="registered AST size (default: ast_base on CUDA, ast_tiny on CPU)")
     parser.add_argument("--batch", type=int, help="batch size (default: 16 on CUDA, 4 on CPU)")
-    parser.add_argument("--frames", type=int, default=798, help="input frames (798 = 8 s at a 10 ms hop)")
+    parser.add_argument("--frames", type=int, default=fbank_frames(8.0), help="input frames (798 = 8 s at a 10 ms hop)")
     parser.add_argument("--n-mels", type=int, default=128)
     parser.add_argument("--steps", type=int, help="timed training steps (default: 20 on CUDA, 3 on CPU)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
@@ -121,7 +121,8 @@ def main() -> None:
     synchronize(device)
     samples_per_s = batch * steps / (time.perf_counter() - start)
 
-    tokens = 2 + grid_size(args.n_mels) * grid_size(args.frames)
+    height, width = model.patch_grid(args.n_mels, args.frames)
+    tokens = 2 + height * width  # class and distillation tokens, then the patches
     params = sum(p.numel() for p in model.parameters())
     achieved = flops_per_sample * samples_per_s
     where = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"

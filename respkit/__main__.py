@@ -1,6 +1,7 @@
-"""The command line: ``python -m respkit list`` and ``python -m respkit run <recipe> ...``.
+"""The command line: ``python -m respkit list``, ``python -m respkit run <recipe> ...`` and ``download``.
 
     python -m respkit run patchmix --profile quick --seeds 3 --set train.lr=1e-4 --out runs
+    python -m respkit download icbhi|sprsound|ast-audioset [--dest DIR]
 
 ``run`` is :func:`respkit.experiments.run_experiment`: it loads an existing matching results file
 instead of training again (``--no-reuse`` trains anyway) and prints where the results are.
@@ -50,12 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config field (dotted for nested configs); repeatable")
     run.add_argument("--no-reuse", dest="reuse", action="store_false", help="train even if matching results exist")
+    download = commands.add_parser("download", help="download a dataset or pretrained weights (resumable, verified)")
+    download.add_argument("what", metavar="NAME", help="icbhi, sprsound or ast-audioset")
+    download.add_argument("--dest", default=None, help="a dataset goes to DEST/<name> (default DEST: $RESPKIT_CACHE/data), "
+                          "weights to DEST itself (default: $RESPKIT_WEIGHTS, else $RESPKIT_CACHE/weights)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    if args.command == "download":
+        from respkit.data.download import DownloadError, download
+
+        try:
+            print(download(args.what, args.dest))
+        except (DownloadError, ValueError) as err:
+            raise SystemExit(f"respkit download: {err}") from err
+        return 0
     # Imported here so that `--help` stays fast.
     from respkit.experiments import results_table, run_experiment
     from respkit.recipes import get_recipe, list_recipes

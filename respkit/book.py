@@ -1,15 +1,26 @@
 """The setup every chapter runs first, and small display helpers for the book.
 
-A chapter's first cell installs respkit on Colab when it is missing and then calls
+A chapter's first cell installs respkit where it is missing (Colab) and then calls
 :func:`setup_chapter`, which picks the run profile, seeds everything, locates the data and
 prints one line saying what was chosen. Keeping this here, not in each notebook, means the
-chapters cannot drift apart.
+chapters cannot drift apart (``tools/sync_notebooks.py`` writes that first cell).
+
+Two guards protect a reader's time:
+
+- on Colab, the setup says which of the chapter's datasets are real and, for each simulated one,
+  how to get the real one (a one-line download with its size, or a Google Drive folder);
+- the ``full`` profile (the papers' scale, GPU hours) never trains on simulated data unless asked
+  for explicitly: chosen automatically it falls back to ``quick``, and requested by name it raises
+  :class:`SimulatedDataError` (opt in with ``allow_simulated_full=True`` or
+  ``RESPKIT_ALLOW_SIMULATED_FULL=1``).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +29,22 @@ import torch
 import respkit
 from respkit.data.locate import DataSource, cache_dir, resolve_data
 from respkit.profiles import Profile, seed_everything, select_device, select_profile
+
+#: Results files of recorded runs, shipped inside the package so that every install can render them.
+RECORDED_RESULTS = Path(__file__).resolve().parent / "results"
+#: Set to 1 to let the ``full`` profile train on simulated data (the same as ``allow_simulated_full=True``).
+ALLOW_SIMULATED_FULL_ENV = "RESPKIT_ALLOW_SIMULATED_FULL"
+#: What each download costs, said before a reader starts one.
+DOWNLOAD_SIZES = {
+    "icbhi": "about 1.2 GB",
+    "sprsound": "about 0.5 GB once unpacked (the 2022 release; the archive of the whole repository is larger)",
+}
+#: Where the setup suggests keeping the data on Google Drive, so that it outlives the Colab runtime.
+DRIVE_DATA = "/content/drive/MyDrive/respkit-data"
+
+
+class SimulatedDataError(RuntimeError):
+    """The ``full`` profile was requested while a dataset the chapter trains on is simulated."""
 
 
 @dataclass(frozen=True)
@@ -56,35 +83,102 @@ def runs_dir() -> Path:
     return Path(os.environ.get("RESPKIT_RUNS", cache_dir() / "runs")).expanduser()
 
 
-def setup_chapter(chapter: str, seed: int = 0, profile: str | None = None) -> Session:
-    """Pick profile and device, seed everything, locate the data, and say so in one line."""
+def on_colab() -> bool:
+    """Whether this kernel runs on Google Colab (its kernel imports ``google.colab``; its runtime sets
+    ``COLAB_RELEASE_TAG``)."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def setup_chapter(
+    chapter: str,
+    seed: int = 0,
+    profile: str | None = None,
+    *,
+    datasets: Sequence[str] = ("icbhi", "sprsound"),
+    allow_simulated_full: bool = False,
+) -> Session:
+    """Pick profile and device, seed everything, locate the data, and say so in one line.
+
+    Args:
+        chapter: the title printed in the setup line and at the end.
+        seed: seeds Python, NumPy and torch.
+        profile: ``"quick"`` or ``"full"``; default ``RESPKIT_PROFILE``, else by hardware.
+        datasets: the datasets the chapter trains on; only these decide whether ``full`` may run.
+        allow_simulated_full: let ``full`` train on simulated data (also ``RESPKIT_ALLOW_SIMULATED_FULL=1``).
+
+    Raises:
+        SimulatedDataError: ``full`` requested by name while one of ``datasets`` is simulated, without
+            the opt-in. The message says how to get the data.
+    """
+    data = resolve_data()
+    simulated = [name for name in datasets if getattr(data, name).simulated]
+    chosen, refused = choose_profile(profile, simulated, allow_simulated_full)
     session = Session(
         chapter=chapter,
-        profile=select_profile(profile),
+        profile=chosen,
         device=select_device(),
-        data=resolve_data(),
+        data=data,
         seed=seed,
         runs_dir=runs_dir(),
     )
     seed_everything(seed)
     print(session)
+    if refused:
+        print(f"profile quick, not full: {refused}")
+    if simulated and (refused or on_colab()):
+        print(how_to_get_data(simulated))
     return session
 
 
-def repository_root() -> Path | None:
-    """The checkout this package was installed from, if any (where ``results/`` lives)."""
-    root = Path(__file__).resolve().parents[1]
-    return root if (root / "results").is_dir() else None
+def choose_profile(profile: str | None, simulated: Sequence[str], allow_simulated_full: bool = False) -> tuple[Profile, str]:
+    """The profile to run, and why ``full`` was turned down ("" when it was not).
+
+    ``full`` on simulated data is hours of GPU time that teach nothing about real lungs, so it needs an
+    explicit opt-in. Picked by hardware it quietly becomes ``quick`` (with the reason returned); asked
+    for by name (argument or ``RESPKIT_PROFILE``) it raises :class:`SimulatedDataError`.
+    """
+    chosen = select_profile(profile)
+    allowed = allow_simulated_full or os.environ.get(ALLOW_SIMULATED_FULL_ENV, "") not in ("", "0")
+    if chosen != "full" or not simulated or allowed:
+        return chosen, ""
+    reason = (
+        f"{' and '.join(simulated)} would be simulated, and the full profile trains at the papers' scale "
+        f"(GPU hours) on real data only"
+    )
+    if profile or os.environ.get("RESPKIT_PROFILE"):
+        raise SimulatedDataError(
+            f"profile full was requested, but {reason}. Get the data, or choose profile='quick', or opt in with "
+            f"allow_simulated_full=True ({ALLOW_SIMULATED_FULL_ENV}=1).\n{how_to_get_data(simulated)}"
+        )
+    return "quick", reason
+
+
+def how_to_get_data(names: Sequence[str]) -> str:
+    """For each missing dataset, the one-line download and its size; then the Google Drive alternative."""
+    from respkit.data.registry import get_dataset  # the registry knows each dataset's downloader
+
+    lines = ["To use the real data, run one of these lines in a new cell, then run the setup cell again:"]
+    for name in names:
+        download = get_dataset(name).download
+        if download is None:
+            lines.append(f"  # {name}: {get_dataset(name).how_to_get()}")
+            continue
+        line = f"from {download.__module__} import {download.__name__}; {download.__name__}()"
+        lines.append(f"  {line:72s} # {name}, {DOWNLOAD_SIZES.get(name, 'size unknown')}")
+    lines += [
+        "The download goes to the runtime's disk and is lost with it. To keep the data, put it on Google Drive:",
+        '  from google.colab import drive; drive.mount("/content/drive")',
+        f'  import os; os.environ["RESPKIT_DATA"] = "{DRIVE_DATA}"   # then download_<name>(os.environ["RESPKIT_DATA"])',
+        "A data folder holds icbhi/ICBHI_final_database/... and/or sprsound/BioCAS2022/... (README, section Data).",
+    ]
+    return "\n".join(lines)
 
 
 def recorded_results(pattern: str = "*") -> list[dict]:
-    """Results files of recorded runs committed under ``results/`` whose names match ``pattern`` (glob).
+    """Results files of recorded runs (:data:`RECORDED_RESULTS`) whose names match ``pattern`` (glob).
 
-    Empty outside a checkout (a pip-installed respkit has no ``results/``).
+    They ship as package data, so a pip or Colab install renders the same tables as the published book.
     """
     from respkit.experiments import load_results  # imported here: experiments imports the recipes
 
-    root = repository_root()
-    if root is None:
-        return []
-    return [load_results(path) for path in sorted((root / "results").glob(f"{pattern}.json"))]
+    return [load_results(path) for path in sorted(RECORDED_RESULTS.glob(f"{pattern}.json"))]

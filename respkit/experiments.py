@@ -8,7 +8,8 @@ overwritten: the new results go to the next free name (``...-2.json``, ``...-3.j
 
 Each file records what is needed to trust and repeat the numbers: the command, the full config, the
 profile, the data (real or simulated, and where), the hardware, the seeds, every seed's metrics, their
-mean ± standard deviation, the git commit and the wall-clock time.
+mean ± standard deviation, the git commit and whether the tree was dirty (:mod:`respkit.provenance`)
+and the wall-clock time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import dataclasses
 import json
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from respkit import __version__
+from respkit.files import atomic_write
 from respkit.profiles import seed_everything, select_profile
+from respkit.provenance import provenance
 from respkit.recipes import get_recipe
-from respkit.train.checkpoint import atomic_write
+from respkit.runs import work_folder
 from respkit.train.config import config_hash
 
 # Where the data lies on disk says nothing about what it is: ignored when deciding whether to reuse.
@@ -115,26 +116,15 @@ def run_experiment(
         "hardware": hardware(),
         "metrics_per_seed": metrics_per_seed,
         "summary": summarize(metrics_per_seed),
-        "git_commit": git_commit(),
+        **provenance(),  # git_commit, git_dirty, git_source, respkit_version
         "started": started,
         "finished": _now(),
         "wall_seconds": round(time.perf_counter() - clock, 3),
-        "respkit_version": __version__,
     }
     text = json.dumps(results, indent=2) + "\n"
     atomic_write(free, lambda tmp: tmp.write_text(text))
     print(f"wrote results to {free}")
     return {**results, "path": str(free)}
-
-
-def work_folder(results: Mapping[str, Any], seed: int | None = None) -> Path:
-    """The private folder of one seed of a run (checkpoints, saved predictions): ``<out>/work/<results stem>/seed<seed>``.
-
-    ``results`` is what :func:`run_experiment` returned (its ``"path"``); ``seed`` defaults to its first seed.
-    """
-    path = Path(results["path"])
-    seed = results["seeds"][0] if seed is None else seed
-    return path.parent / "work" / path.stem / f"seed{seed}"
 
 
 def summarize(metrics_per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
@@ -185,19 +175,6 @@ def hardware() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
-
-
-def git_commit() -> str | None:
-    """The commit of the respkit checkout, or ``None`` outside a git checkout."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if result.returncode != 0:
-        return None
-    return result.stdout.strip() or None
 
 
 def resolve_default_data() -> Any:

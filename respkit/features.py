@@ -25,7 +25,31 @@ import torchaudio
 from torch import Tensor, nn
 from torchaudio.compliance import kaldi
 
-__all__ = ["ASTFbank", "CLARFeatures", "LogMel", "MFCC", "PeakNormalize"]
+__all__ = ["ASTFbank", "CLARFeatures", "LogMel", "MFCC", "PeakNormalize", "fbank_frames"]
+
+
+def _kaldi_samples(sample_rate: int, milliseconds: float) -> int:
+    """Samples in ``milliseconds``, rounded down exactly as torchaudio's Kaldi compliance code does."""
+    return int(sample_rate * milliseconds * 0.001)
+
+
+def fbank_frames(
+    duration: float, sample_rate: int = 16000, frame_length_ms: float = 25.0, frame_shift_ms: float = 10.0
+) -> int:
+    """Frames of a Kaldi fbank (:class:`ASTFbank`) over ``duration`` seconds: 8 s at 16 kHz gives 798.
+
+    Kaldi keeps only the windows that fit whole (``snip_edges``): ``1 + (samples - window) // shift``
+    frames, none for a clip shorter than one window. ``samples = round(duration * sample_rate)``, the
+    length the datasets cut their clips to. The models' input sizes (AST's positional grid) and the
+    recipes' ``target_frames`` both come from here, so that they agree with what the fbank outputs.
+    """
+    if duration < 0:
+        raise ValueError(f"duration must be >= 0 seconds, got {duration}")
+    samples = round(duration * sample_rate)
+    window = _kaldi_samples(sample_rate, frame_length_ms)
+    if samples < window:
+        return 0
+    return 1 + (samples - window) // _kaldi_samples(sample_rate, frame_shift_ms)
 
 
 def _as_batch(waveform: Tensor) -> tuple[Tensor, bool]:
@@ -63,7 +87,7 @@ class ASTFbank(_WaveformFeature):
     ``-mean / (2 std)`` rather than 0. Finally ``(x - mean) / (2 std)`` with the AudioSet statistics: the
     pretrained weights saw inputs scaled this way (roughly zero mean, std 0.5).
 
-    8 s at 16 kHz gives ``1 + (128000 - 400) // 160 = 798`` frames.
+    8 s at 16 kHz gives ``1 + (128000 - 400) // 160 = 798`` frames (:func:`fbank_frames`).
     Shapes: ``[1, samples] -> [1, n_mels, frames]``; ``[B, 1, samples] -> [B, 1, n_mels, frames]``.
     """
 
@@ -91,7 +115,7 @@ class ASTFbank(_WaveformFeature):
         self.target_frames = target_frames
 
     def _features(self, batch: Tensor) -> Tensor:
-        frame_length = int(self.sample_rate * self.frame_length_ms / 1000)
+        frame_length = _kaldi_samples(self.sample_rate, self.frame_length_ms)
         if batch.shape[-1] < frame_length:
             raise ValueError(
                 f"waveform has {batch.shape[-1]} samples, fewer than one {self.frame_length_ms} ms frame "

@@ -18,10 +18,15 @@ that one window alone catches. A record shorter than ``min_run`` windows needs a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
 
-from respkit.data.sprsound import EVENT_TYPES
+from respkit.data.audio import fix_length
+from respkit.data.sprsound import EVENT_TYPES, TASKS
+from respkit.train.evaluate import Predictions
 
 POOR_QUALITY = "Poor Quality"
 #: The labels a window classifier may give: the seven event types, plus Poor Quality.
@@ -92,3 +97,30 @@ def record_label_from_windows(window_labels: Sequence[str], min_run: int = 2) ->
         return POOR_QUALITY
     return "Normal"
 
+
+@torch.no_grad()
+def decide_records(model: nn.Module, records: Any, transform: nn.Module, *, window: int, step: int, frames: int,
+                   task: str, min_run: int = 2) -> tuple[Predictions, list[dict[str, Any]]]:
+    """Label each record of ``records`` (waveform items) by classifying its windows and applying the rule.
+
+    ``window`` and ``step`` are in samples; every window gets its own features (``transform``, then cut
+    or padded to ``frames``), as the events the model was trained on did. Returns the record predictions
+    of ``task`` (``scores`` one-hot: the rule gives no probabilities) and, per record, its name, true and
+    predicted labels and the window labels, for a look at failures.
+    """
+    device = next(model.parameters()).device
+    model.eval()
+    to_task = TASKS[task][2]
+    true, pred, details = [], [], []
+    for i in range(len(records)):
+        waveform, label = records[i]  # [1, samples]
+        clips = torch.stack([fix_length(transform(w), frames, crop="centre", pad="zero")
+                             for w in sliding_windows(waveform, window, step)])  # [W, 1, F, frames]
+        window_labels = [WINDOW_LABELS[k] for k in model(clips.to(device)).argmax(dim=1).tolist()]
+        decision = to_task[record_label_from_windows(window_labels, min_run)]
+        true.append(int(label))
+        pred.append(decision)
+        details.append({"record": records.meta[i].record, "true": records.classes[int(label)],
+                        "pred": records.classes[decision], "windows": window_labels})
+    y_pred = np.array(pred, dtype=np.int64)
+    return Predictions(np.array(true, dtype=np.int64), y_pred, np.eye(len(records.classes))[y_pred]), details

@@ -17,8 +17,9 @@ value a finite number in [0, 1], safe for averaging over seeds and for JSON resu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Union
 
 import numpy as np
@@ -30,8 +31,10 @@ __all__ = [
     "ConfusionMatrix",
     "confusion_matrix",
     "icbhi_score",
+    "icbhi_scorer",
     "per_class_recall",
     "sprsound_score",
+    "sprsound_scorer",
 ]
 
 Labels = Union[Sequence[int], np.ndarray, torch.Tensor]
@@ -169,3 +172,17 @@ def sprsound_score(y_true: Labels, y_pred: Labels, task: str) -> dict[str, float
     average = (se + sp) / 2
     harmonic = _fraction(2 * se * sp, se + sp)
     return {"se": se, "sp": sp, "as": average, "hs": harmonic, "score": (average + harmonic) / 2}
+
+
+def icbhi_scorer(task: str | None = None) -> Callable[[Labels, Labels], dict[str, float]]:
+    """:func:`icbhi_score` as the dataset registry asks for it: ICBHI has one task, so ``task`` is not used."""
+    return icbhi_score
+
+
+def sprsound_scorer(task: str | None) -> Callable[[Labels, Labels], dict[str, float]]:
+    """``f(y_true, y_pred) = sprsound_score(y_true, y_pred, task)``; the task is checked now, not at scoring time."""
+    if task is None:
+        raise ValueError(f"the SPRSound score depends on the task: pass task= one of {', '.join(SPRSOUND_TASKS)}")
+    if task not in SPRSOUND_TASKS:
+        raise ValueError(f"unknown SPRSound task {task!r}: choose one of {', '.join(SPRSOUND_TASKS)}")
+    return partial(sprsound_score, task=task)

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from respkit.augment.waveform import rand, randint
+from respkit.augment.random import randint, random_permutation, sample_beta
 
 
 @dataclass
@@ -38,23 +37,6 @@ class MixResult:
     perm: Tensor
     lam: float
     mask: Tensor | None = None
-
-
-def sample_beta(alpha: float, generator: torch.Generator | None = None) -> float:
-    """One draw of ``Beta(alpha, alpha)``, reproducible through ``generator`` (or torch's global RNG).
-
-    ``torch.distributions.Beta`` takes no generator, so a seed is drawn from ours and fed to NumPy's.
-    """
-    if alpha <= 0:
-        raise ValueError(f"alpha must be > 0, got {alpha}")
-    device = generator.device if generator is not None else None
-    seed = int(torch.randint(2**62, (1,), generator=generator, device=device).item())
-    return float(np.random.default_rng(seed).beta(alpha, alpha))
-
-
-def random_permutation(n: int, generator: torch.Generator | None = None, device: torch.device | None = None) -> Tensor:
-    """A uniformly random permutation of ``0 .. n-1`` (sorting i.i.d. uniforms), as a long tensor on ``device``."""
-    return rand((n,), generator=generator, device=device).argsort()
 
 
 class MixUp(nn.Module):

@@ -24,6 +24,8 @@ from respkit.augment import (
     WhiteNoise,
     clar_augmentation,
 )
+from respkit.augment.random import randint
+from respkit.augment.waveform import trim_or_pad_end
 
 SR = 8000
 
@@ -319,3 +321,19 @@ def test_transforms_run_on_gpu_and_match_cpu_with_a_cpu_generator():
         assert torch.allclose(cpu, gpu.cpu(), atol=1e-4), name
     spec = torch.randn(2, 1, 128, 400)
     assert torch.equal(SpecAugment()(spec, generator=gen(0)), SpecAugment()(spec.cuda(), generator=gen(0)).cpu())
+
+
+def test_randint_draws_both_ends_equally_and_follows_the_generator():
+    draws = randint(2, 4, 6000, generator=torch.Generator().manual_seed(0))
+    assert torch.bincount(draws, minlength=5)[:2].sum() == 0
+    assert torch.allclose(torch.bincount(draws)[2:].float() / 6000, torch.full((3,), 1 / 3), atol=0.03)
+    assert torch.equal(draws, randint(2, 4, 6000, generator=torch.Generator().manual_seed(0)))
+    per_item = randint(torch.tensor([0, 10]), torch.tensor([0, 10]), 2)  # tensor bounds, one per item
+    assert per_item.tolist() == [0, 10]
+
+
+def test_trim_or_pad_end_keeps_the_start():
+    x = torch.arange(1.0, 6.0).view(1, 5)
+    assert trim_or_pad_end(x, 3).tolist() == [[1, 2, 3]]
+    assert trim_or_pad_end(x, 7).tolist() == [[1, 2, 3, 4, 5, 0, 0]]
+    assert torch.equal(trim_or_pad_end(x, 5), x)

@@ -152,3 +152,39 @@ def test_spectral_reg_places_smoothing_and_keeps_checkpoints():
     assert set(model.state_dict()) == set(tiny().state_dict())
     with pytest.raises(ValueError, match="do not exist"):
         tiny(spectral_reg={})  # dass_tiny's third stage has 2 blocks, not 4
+
+
+def test_pretrained_path_loads_the_checkpoint_and_keeps_a_fresh_head_for_new_classes(tmp_path):
+    source = tiny(num_classes=527)  # AudioSet's classes, like DASS_small.pth
+    path = tmp_path / "DASS_tiny.pth"
+    torch.save({"state_dict": released_state_dict(source)}, path)  # a training checkpoint wraps the weights
+    same = create_model("dass_tiny", pretrained=str(path), num_classes=527).eval()
+    x = torch.randn(1, 1, 32, 32)
+    torch.testing.assert_close(same(x), source(x))  # head included: the classes match
+    torch.manual_seed(1)
+    new_task = create_model("dass_tiny", pretrained=path, num_classes=4).eval()
+    torch.testing.assert_close(new_task.forward_features(x), source.forward_features(x))
+    assert new_task.head.weight.shape == (4, 256)
+    torch.manual_seed(1)
+    torch.testing.assert_close(new_task.head.weight, create_model("dass_tiny", num_classes=4).head.weight)
+
+
+def test_pretrained_errors_say_what_dass_takes(tmp_path):
+    with pytest.raises(FileNotFoundError, match="DASS_small.pth"):
+        create_model("dass_tiny", pretrained=tmp_path / "missing.pth")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        create_model("dass_small", pretrained="audioset")  # a weight name of AST, not a file
+    with pytest.raises(ValueError, match="path of a checkpoint file"):
+        create_model("dass_tiny", pretrained=True)
+
+
+def test_dass_is_a_spectrogram_classifier():
+    with pytest.raises(ValueError, match="built for in_chans=1, got 3 channels"):
+        tiny()(torch.randn(1, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"expects a spectrogram batch \[B, 1, F, T\]"):
+        tiny()(torch.randn(1, 32, 32))
+    features_only = tiny(num_classes=0)
+    x = torch.randn(2, 1, 32, 32)
+    torch.testing.assert_close(features_only(x), features_only.forward_features(x), atol=0, rtol=0)
+    with pytest.raises(ValueError, match="mix must keep the patch grid shape"):
+        tiny().forward_features(x, mix=lambda grid: grid[:, :2])

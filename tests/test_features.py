@@ -7,7 +7,7 @@ import torch
 import torchaudio
 from torchaudio.compliance import kaldi
 
-from respkit.features import MFCC, ASTFbank, CLARFeatures, LogMel, PeakNormalize
+from respkit.features import MFCC, ASTFbank, CLARFeatures, LogMel, PeakNormalize, fbank_frames
 
 
 def tone(freq: float, seconds: float, sample_rate: int, amplitude: float = 0.5) -> torch.Tensor:
@@ -72,6 +72,22 @@ def test_log_mel_tone_peaks_in_the_mel_bin_of_its_frequency(freq):
     spectrum = LogMel()(tone(freq, 1.0, 16000)).mean(dim=-1)[0]  # [64]
     weights = torchaudio.functional.melscale_fbanks(513, 0.0, 8000.0, 64, 16000)  # [513, 64]
     assert spectrum.argmax().item() == weights[round(freq * 1024 / 16000)].argmax().item()
+
+
+@pytest.mark.parametrize(
+    "duration, sample_rate", [(8.0, 16000), (2.0, 16000), (0.025, 16000), (0.03, 16000), (1.234, 16000), (3.0, 8000)]
+)
+def test_fbank_frames_counts_the_frames_kaldi_outputs(duration, sample_rate):
+    wave = noise(1, round(duration * sample_rate))[0]
+    expected = kaldi.fbank(wave, sample_frequency=sample_rate, num_mel_bins=23, dither=0.0).shape[0]
+    assert fbank_frames(duration, sample_rate) == expected
+
+
+def test_fbank_frames_of_8_s_and_of_less_than_one_window():
+    assert fbank_frames(8.0) == 798  # the input length of Patch-Mix CL and Lung-SRAD
+    assert fbank_frames(0.0249) == 0  # 398 samples: no whole 400-sample window (Kaldi refuses to compute it)
+    with pytest.raises(ValueError, match="duration"):
+        fbank_frames(-1.0)
 
 
 def test_ast_fbank_rejects_a_waveform_shorter_than_one_frame():

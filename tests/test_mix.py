@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from respkit.mix import MixResult, MixUp, PatchMix, sample_beta
+from respkit.augment.random import sample_beta
+from respkit.mix import MixResult, MixUp, PatchMix
 
 
 def gen(seed: int) -> torch.Generator:

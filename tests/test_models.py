@@ -8,9 +8,10 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from respkit.models import ProjectionHead, create_model, list_models
+from respkit.models import ProjectionHead, create_model, list_models, model_class, register_model
 from respkit.models import pretrained
 from respkit.models.cnn import SmallCNN
+from respkit.models.heads import SpectrogramClassifier
 from respkit.models.pretrained import WeightFile, load_state_dict_checked, load_weights, weight_path
 
 
@@ -18,6 +19,58 @@ def test_registry_lists_every_family():
     assert {"cnn_small", "resnet18", "ast_tiny", "ast_small", "ast_base"} <= set(list_models())
     with pytest.raises(KeyError, match="unknown model 'resnet19'"):
         create_model("resnet19")
+
+
+# One cheap configuration per family, for the checks that build every family.
+CHEAP = {"cnn_small": {}, "resnet18": {"width": 8}, "ast_tiny": {"n_mels": 32, "input_frames": 48}, "dass_tiny": {}}
+
+
+def test_every_family_has_a_cheap_configuration_here():
+    assert {model_class(name) for name in CHEAP} == {model_class(name) for name in list_models()}
+
+
+def test_every_factory_takes_pretrained_and_a_falsy_value_means_random_weights():
+    for name in CHEAP:
+        for falsy in (None, False, ""):
+            assert isinstance(create_model(name, pretrained=falsy, **CHEAP[name]), SpectrogramClassifier)
+
+    def no_weights_argument(num_classes=4) -> SmallCNN:
+        return SmallCNN(num_classes)
+
+    with pytest.raises(TypeError, match="must take a pretrained= argument"):
+        register_model(no_weights_argument)
+    assert "no_weights_argument" not in list_models()
+
+
+@pytest.mark.parametrize("name", sorted(CHEAP))
+def test_model_class_is_what_create_model_builds(name):
+    assert type(create_model(name, **CHEAP[name])) is model_class(name)
+
+
+@pytest.mark.parametrize("name", sorted(CHEAP))
+def test_capability_flags_tell_the_truth(name):
+    """What each family says it can do (accepts_mix, supports_spectral_reg, takes_input_size), it does."""
+    family = model_class(name)
+    model = create_model(name, num_classes=3, **CHEAP[name]).eval()
+    x = torch.randn(2, 1, 32, 48)  # [B, 1, F, T]
+    if family.accepts_mix:
+        seen = []
+        with torch.no_grad():
+            plain = model.forward_features(x)
+            same = model.forward_features(x, mix=lambda grid: seen.append(grid.shape) or grid)
+        torch.testing.assert_close(same, plain)
+        assert tuple(seen[0][1:3]) == model.patch_grid(32, 48)  # the grid the callable saw: [B, H, W, D]
+    else:
+        with pytest.raises(TypeError):
+            model.forward_features(x, mix=lambda grid: grid)
+        with pytest.raises(TypeError, match="no patch grid"):
+            model.patch_grid(32, 48)
+    if family.supports_spectral_reg:
+        create_model(name, spectral_reg={"stage": 0, "blocks": (0,)}, **CHEAP[name])
+    else:
+        with pytest.raises(TypeError):
+            create_model(name, spectral_reg={}, **CHEAP[name])
+    assert model.input_size == ((32, 48) if family.takes_input_size else None)
 
 
 @pytest.mark.parametrize(

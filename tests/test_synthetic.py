@@ -198,6 +198,26 @@ def test_writers_are_deterministic_safe_and_clean_up(tmp_path):
     assert [p.name for p in user.iterdir()] == ["notes.txt"] and (user / "notes.txt").read_text() == "mine"
 
 
+def test_one_version_number_names_the_folder_and_the_manifest(tmp_path, monkeypatch):
+    """Bumping the simulator's version alone moves the default folder and changes what the manifest records."""
+    from respkit.data import locate
+    from respkit.data.synthetic import sounds
+
+    monkeypatch.setenv("RESPKIT_CACHE", str(tmp_path / "cache"))
+    first = sounds.SIMULATOR_VERSION
+    seen = []
+    for version in (first, first + 1):
+        monkeypatch.setattr(sounds, "SIMULATOR_VERSION", version)
+        root = locate.simulated_root(seed=3)
+        write_icbhi(root / "icbhi", n_patients=2, seed=3)
+        seen.append((root, json.loads((root / "icbhi" / MANIFEST).read_text())["version"]))
+    assert seen == [
+        (tmp_path / "cache" / "synthetic" / f"v{first}-seed3", first),
+        (tmp_path / "cache" / "synthetic" / f"v{first + 1}-seed3", first + 1),
+    ]
+    assert not hasattr(locate, "SIMULATOR_VERSION")  # no second number to forget to bump
+
+
 @pytest.fixture(scope="module")
 def icbhi_sim(tmp_path_factory) -> Path:
     return write_icbhi(tmp_path_factory.mktemp("sim") / "icbhi", seed=0)

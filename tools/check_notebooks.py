@@ -1,13 +1,19 @@
-"""Check that notebooks are committed without outputs (the book build executes them).
+"""Check that notebooks are committed without outputs and in sync with respkit/project.py.
 
     python tools/check_notebooks.py book          # fails listing offending notebooks
     python tools/check_notebooks.py book --strip  # removes outputs and execution counts in place
+
+Outputs: the book build executes the notebooks, so committed outputs are only noise in diffs.
+Sync: each chapter's setup cell, its Colab metadata and README's chapter table are written by
+tools/sync_notebooks.py; a hand edit to any of them fails here (run that tool to fix it).
 """
 
 import argparse
 import json
 import sys
 from pathlib import Path
+
+from sync_notebooks import dumps, out_of_sync, unlisted_notebooks  # tools/ is on sys.path when run as a script
 
 
 def dirty_cells(notebook: dict) -> int:
@@ -33,13 +39,17 @@ def main() -> int:
         notebook = json.loads(path.read_text())
         if dirty_cells(notebook):
             if args.strip:
-                path.write_text(json.dumps(strip(notebook), indent=1, ensure_ascii=False) + "\n")
+                path.write_text(dumps(strip(notebook)))
             else:
                 bad.append(f"{path}: {dirty_cells(notebook)} code cells with outputs or execution counts")
     if bad:
         print("Notebooks must be committed without outputs (run with --strip):", *bad, sep="\n  ")
-        return 1
-    return 0
+    unlisted, stale = unlisted_notebooks(), out_of_sync()
+    if unlisted:
+        print("Notebooks missing from respkit.project.CHAPTERS (add them there):", *unlisted, sep="\n  ")
+    if stale:
+        print("Out of sync with respkit/project.py (run python tools/sync_notebooks.py):", *stale, sep="\n  ")
+    return 1 if bad or unlisted or stale else 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Every transform is an ``nn.Module`` taking a batch (waveforms ``[B, 1, samples]``, spectrograms
 ``[B, 1, F, T]``) and an optional ``generator``; parameters are random per item. See
-:mod:`respkit.augment.waveform` for the conventions.
+:mod:`respkit.augment.waveform` for the conventions and :mod:`respkit.augment.random` for the draws.
 """
 
 from respkit.augment.compose import CLAR_AUGMENTATIONS, Compose, RandomApply, TwoViews, clar_augmentation

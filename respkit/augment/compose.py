@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from respkit.augment.random import rand
 from respkit.augment.waveform import (
     ColoredNoise,
     Fade,
@@ -24,7 +25,6 @@ from respkit.augment.waveform import (
     TimeShift,
     TimeStretch,
     WhiteNoise,
-    rand,
 )
 
 

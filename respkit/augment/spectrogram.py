@@ -8,7 +8,7 @@
   tensor, so they serve waveforms ``[B, 1, samples]`` as well as spectrograms ``[B, 1, F, T]``.
 
 The first dimension is always the batch (an item ``[1, ...]`` is a batch of one); random parameters
-are per item and come from the ``generator`` argument of ``forward`` (see :mod:`respkit.augment.waveform`).
+are per item and come from the ``generator`` argument of ``forward`` (see :mod:`respkit.augment.random`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from respkit.augment.waveform import fit_length, rand, randint
+from respkit.augment.random import rand, randint
+from respkit.augment.waveform import trim_or_pad_end
 
 
 class SpecAugment(nn.Module):
@@ -104,7 +105,7 @@ class RandomCrop(nn.Module):
         last = x.movedim(axis, -1)                                                            # [B, ..., S]
         size = last.shape[-1]
         if size <= self.length:
-            return fit_length(last, self.length).movedim(-1, axis)
+            return trim_or_pad_end(last, self.length).movedim(-1, axis)
         offset = randint(0, size - self.length, x.shape[0], generator=generator, device=x.device)   # [B]
         index = offset[:, None] + torch.arange(self.length, device=x.device)                  # [B, length]
         index = index.view(x.shape[0], *([1] * (last.dim() - 2)), self.length)

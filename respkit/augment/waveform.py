@@ -1,4 +1,4 @@
-"""Waveform augmentations of CLAR (Al-Tahan & Mohsenzadeh, AISTATS 2021), and respkit's randomness convention.
+"""Waveform augmentations of CLAR (Al-Tahan & Mohsenzadeh, AISTATS 2021) and the conventions of every transform.
 
 CLAR learns audio representations by pulling together two augmented views of the same clip (NT-Xent).
 The choice of augmentations decides what the two views share, so the paper
@@ -18,9 +18,8 @@ Conventions shared by every transform in :mod:`respkit.augment`:
   output has the input's shape, so every waveform transform keeps the length.
 * Random parameters are drawn **per item**: two items of a batch get different shifts, fades, SNRs.
   All channels of one item share them.
-* Randomness comes from the optional ``generator`` argument of ``forward`` (a ``torch.Generator``;
-  without one, torch's global RNG, which the trainer seeds). The same seed draws the same parameters
-  on any device: draws are made on the generator's own device and then moved to the data's device.
+* Randomness comes from the optional ``generator`` argument of ``forward``, through
+  :mod:`respkit.augment.random` (one seed draws the same parameters on any device).
   :class:`respkit.augment.Compose` passes the generator on; ``nn.Sequential`` also composes the
   transforms, drawing from the global RNG.
 """
@@ -36,44 +35,11 @@ import torchaudio.functional as AF
 import torchaudio.transforms as AT
 from torch import Tensor, nn
 
+from respkit.augment.random import randint, randn, uniform
+
 # ---------------------------------------------------------------------------------------------
-# Randomness: every random number in respkit.augment and respkit.mix is drawn through these.
+# Shared pieces
 # ---------------------------------------------------------------------------------------------
-
-
-def rand(shape: Sequence[int], *, generator: torch.Generator | None = None,
-         device: torch.device | None = None) -> Tensor:
-    """Uniform draws in [0, 1) of ``shape``, from ``generator`` (or the global RNG), returned on ``device``.
-
-    The draw happens on the generator's device, so a CPU generator also drives a CUDA batch and a
-    given seed gives the same numbers wherever the data lives.
-    """
-    source = generator.device if generator is not None else device
-    return torch.rand(tuple(shape), generator=generator, device=source).to(device)
-
-
-def randn(shape: Sequence[int], *, generator: torch.Generator | None = None,
-          device: torch.device | None = None) -> Tensor:
-    """Standard normal draws of ``shape``; same device rules as :func:`rand`."""
-    source = generator.device if generator is not None else device
-    return torch.randn(tuple(shape), generator=generator, device=source).to(device)
-
-
-def uniform(low: float, high: float, n: int, *, generator: torch.Generator | None = None,
-            device: torch.device | None = None) -> Tensor:
-    """``n`` floats uniform in [low, high) (all equal to ``low`` when ``low == high``)."""
-    return low + (high - low) * rand((n,), generator=generator, device=device)
-
-
-def randint(low: int | Tensor, high: int | Tensor, n: int, *, generator: torch.Generator | None = None,
-            device: torch.device | None = None) -> Tensor:
-    """``n`` integers uniform in [low, high], both ends included; ``low``/``high`` may be ``[n]`` tensors."""
-    u = rand((n,), generator=generator, device=device)
-    low_t = torch.as_tensor(low, device=device)
-    high_t = torch.as_tensor(high, device=device)
-    # floor(low + u * (count)) with u < 1 stays <= high; the clamp guards float rounding at u ≈ 1.
-    value = torch.floor(low_t + u * (high_t - low_t + 1)).long()
-    return torch.minimum(value, high_t.long())
 
 
 def check_range(name: str, value: tuple[float, float]) -> tuple[float, float]:
@@ -83,13 +49,12 @@ def check_range(name: str, value: tuple[float, float]) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
-# ---------------------------------------------------------------------------------------------
-# Shared pieces
-# ---------------------------------------------------------------------------------------------
+def trim_or_pad_end(x: Tensor, length: int) -> Tensor:
+    """Make the last dim ``length``: keep its first ``length`` values, or zero-pad at the end (CLAR's rule).
 
-
-def fit_length(x: Tensor, length: int) -> Tensor:
-    """Crop (keep the start) or zero-pad on the right so that the last dim is ``length`` (CLAR's rule)."""
+    Unlike :func:`respkit.data.audio.fix_length` (centred crops, centred or tiled padding), the signal
+    stays where it starts, which is what a transform that must keep the input length wants.
+    """
     if x.shape[-1] >= length:
         return x[..., :length]
     return nn.functional.pad(x, (0, length - x.shape[-1]))
@@ -162,7 +127,7 @@ class PitchShift(WaveformTransform):
         # Reading the stretched signal as if sampled at sr·factor and resampling to sr shortens it by
         # `factor` and multiplies every frequency by `factor`.
         shifted = AF.resample(stretched, factor.numerator, factor.denominator)
-        return fit_length(shifted, waveform.shape[-1])
+        return trim_or_pad_end(shifted, waveform.shape[-1])
 
     def transform(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         steps = randint(-self.max_semitones, self.max_semitones, x.shape[0], generator=generator, device=x.device)
@@ -353,7 +318,7 @@ class TimeStretch(WaveformTransform):
     def transform(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         rates = uniform(*self.rate, x.shape[0], generator=generator, device=x.device).tolist()
         return torch.stack([
-            fit_length(phase_vocoder_stretch(item, r, self.n_fft), x.shape[-1]) for item, r in zip(x, rates)
+            trim_or_pad_end(phase_vocoder_stretch(item, r, self.n_fft), x.shape[-1]) for item, r in zip(x, rates)
         ])
 
     def extra_repr(self) -> str:

@@ -2,9 +2,10 @@
 
 Every dataset derives from :class:`RespiratoryDataset`: ``ds.classes``, ``ds.labels`` (no audio decoded),
 ``ds.groups`` (patients), ``ds.meta``, ``ds.summary()``, and ``ds[i] -> (waveform [1, samples], label)``.
+Each dataset registers itself (:mod:`respkit.data.registry`), which is how ``resolve_data()`` finds it.
 """
 
-from respkit.data.audio import AudioError, audio_info, load_audio
+from respkit.data.audio import AudioError, NonFiniteAudioError, audio_info, load_audio
 from respkit.data.base import RespiratoryDataset, Subset
 from respkit.data.cache import FeatureCache, feature_key
 from respkit.data.icbhi import ICBHI
@@ -13,6 +14,7 @@ from respkit.data.splits import patient_folds, patient_split, shared_patients
 from respkit.data.sprsound import SPRSound
 
 from respkit.data.locate import DataSource, resolve_data
+from respkit.data.registry import DatasetSpec, get_dataset, register_dataset, score_function
 
 __all__ = [
     "ICBHI",
@@ -28,6 +30,11 @@ __all__ = [
     "load_audio",
     "audio_info",
     "AudioError",
+    "NonFiniteAudioError",
     "DataSource",
     "resolve_data",
+    "DatasetSpec",
+    "get_dataset",
+    "register_dataset",
+    "score_function",
 ]

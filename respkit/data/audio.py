@@ -6,7 +6,11 @@ and FLAC; PCM is scaled to [-1, 1). Problems come back as an
 
 - missing file, empty file (0 frames), a file that is not audio;
 - a truncated WAV: libsndfile quietly reads whatever samples are left, so the header's ``data`` size is
-  checked against the bytes actually on disk (a half-copied download is the usual cause).
+  checked against the bytes actually on disk (a half-copied download is the usual cause);
+- a NaN or infinite sample (:class:`NonFiniteAudioError`): it would turn every feature and loss it touches
+  into NaN, or be clamped into a full-scale click, so it is never passed on. Only float files can hold
+  one (PCM has no such values), which lets the datasets screen for it at construction by decoding just
+  those (:attr:`AudioInfo.is_float`).
 
 Waveforms are clamped to [-1, 1] (resampling a clipped recording overshoots it slightly).
 Several channels are mixed down to mono by their mean (documented, no warning: stethoscope recordings are
@@ -30,6 +34,10 @@ class AudioError(RuntimeError):
     """A recording that cannot be decoded; the message names the file and the problem."""
 
 
+class NonFiniteAudioError(AudioError):
+    """A recording holding NaN or infinite samples; the message names the file, the count and the first one."""
+
+
 @dataclass(frozen=True)
 class AudioInfo:
     """What a file's header says, read without decoding the samples."""
@@ -43,6 +51,11 @@ class AudioInfo:
     def duration(self) -> float:
         """Length in seconds."""
         return self.frames / self.sample_rate
+
+    @property
+    def is_float(self) -> bool:
+        """Whether samples are stored as floats, the only formats that can hold NaN or infinity."""
+        return self.subtype in ("FLOAT", "DOUBLE")
 
 
 def audio_info(path: str | Path) -> AudioInfo:
@@ -72,6 +85,13 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> torch.Tensor
         raise AudioError(f"{path}: cannot decode audio ({err})") from err
     if data.shape[0] < info.frames:
         raise AudioError(f"{path}: truncated, header says {info.frames} frames but only {data.shape[0]} decode")
+    finite = np.isfinite(data)
+    if not finite.all():
+        first = int(np.argmin(finite.all(axis=1)))  # the first frame with a non-finite sample in any channel
+        raise NonFiniteAudioError(
+            f"{path}: {int((~finite).sum())} NaN or infinite sample(s), the first at {first / rate:.3f} s; "
+            "the recording is damaged: replace it, or rebuild the dataset, which then leaves it out"
+        )
     wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))[None]  # [1, samples]
     if sample_rate is not None and sample_rate != rate:
         wave = AF.resample(wave, rate, sample_rate)

@@ -9,12 +9,16 @@ A subclass builds its item list from annotations alone in ``__init__`` (setting 
   keys the feature cache.
 
 Anything skipped or adjusted while building the list is counted in ``self.skipped`` (reason -> count)
-and shows in ``summary()``.
+and shows in ``summary()``. ``_audio_lengths(paths)`` gives each recording's duration for checking
+annotations against, and leaves out, with a warning naming them, recordings holding NaN or infinite
+samples, so that no such sample ever reaches a model.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,7 +28,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from torch.utils.data import Subset as _TorchSubset
 
-from respkit.data.audio import load_audio
+from respkit.data.audio import NonFiniteAudioError, audio_info, load_audio
 from respkit.data.cache import FeatureCache, cache_key, feature_key
 
 
@@ -82,6 +86,29 @@ class RespiratoryDataset(Dataset):
 
     def _source(self, i: int) -> str:
         raise NotImplementedError
+
+    def _audio_lengths(self, paths: Iterable[Path]) -> dict[Path, float]:
+        """Each recording's duration in seconds, from its header; recordings with non-finite samples left out.
+
+        PCM cannot store NaN or infinity, so only float files are decoded here (none in the official
+        releases), through the recording cache so that serving the first items does not decode them
+        again. A file with such samples is warned about by name, counted in ``summary()``, and has no
+        entry in the result; ``load_audio`` still refuses one that changed after this check.
+        """
+        lengths, damaged = {}, []
+        for path in sorted(set(paths)):
+            info = audio_info(path)
+            if info.is_float:
+                try:
+                    self._recording(path)
+                except NonFiniteAudioError as err:
+                    damaged.append(str(err))
+                    continue
+            lengths[path] = info.duration
+        if damaged:
+            warnings.warn(f"{len(damaged)} recording(s) left out:\n" + "\n".join(damaged))
+            self.skipped["recordings with NaN or infinite samples"] += len(damaged)
+        return lengths
 
     def _decode(self, path: Path) -> torch.Tensor:
         """The whole recording as the dataset wants it before cutting (override to add processing)."""

@@ -11,22 +11,23 @@ An entry's key is a hash of everything that decides its value:
 Change any of them and the key changes, so a stale entry is never served. Only deterministic transforms
 belong in front of a cache: a random augmentation would be frozen at its first draw.
 
-Writes are atomic (a temporary file in the same folder, then ``os.replace``), so a crash or two
-DataLoader workers writing the same entry never leave half a file; an entry that cannot be read is
-recomputed and rewritten with a warning.
+Writes are atomic (:func:`respkit.files.atomic_write`: a temporary file in the same folder, then
+``os.replace``), so a crash or two DataLoader workers writing the same entry never leave half a file;
+an entry that cannot be read is recomputed and rewritten with a warning. The chapters keep theirs in
+:func:`respkit.files.features_dir`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
+
+from respkit.files import atomic_write
 
 _PLAIN = (bool, int, float, str, type(None))
 
@@ -80,15 +81,9 @@ class FeatureCache:
         return value
 
     def _write(self, path: Path, value: torch.Tensor) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(value.clone(), f)  # clone: a view would save its whole base tensor
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # clone: a view would save its whole base tensor. Not durable (no fsync, ~10 ms an entry):
+        # an entry lost to a crash is recomputed, and a damaged one is detected on read.
+        atomic_write(path, lambda tmp: torch.save(value.clone(), tmp), durable=False)
 
 
 def _is_plain(value: object) -> bool:

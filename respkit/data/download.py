@@ -1,41 +1,57 @@
-"""Downloaders for the official ICBHI 2017 and SPRSound releases.
+"""Downloads of the official ICBHI 2017 and SPRSound releases (and, through :func:`download`, pretrained weights).
 
-Both write into ``dest`` (default ``~/.cache/respkit/data``, where ``respkit.data.locate`` looks) in the
-layout the loaders read: ``dest/icbhi/...`` and ``dest/sprsound/BioCAS2022/...``.
+Both datasets land in ``dest`` (default :func:`respkit.files.data_dir`, ``$RESPKIT_CACHE/data``: the folder
+:mod:`respkit.data.locate` reads, so moving the cache moves both) in the layouts the loaders read:
+``dest/icbhi/...`` and ``dest/sprsound/BioCAS2022/...``. From the shell:
+``python -m respkit download icbhi|sprsound|ast-audioset [--dest DIR]``.
 
-:func:`fetch` is the careful core:
+Built on pooch, the scientific-Python fetcher, which keeps the registry of each file's sha256, downloads
+into a temporary file beside the destination, moves it into place only once its hash matched (a mismatch
+deletes it), and retries failed attempts. Two pieces are respkit's own, because pooch lacks them:
 
-- it streams into ``<file>.part`` and, when that exists from an interrupted run, asks the server for
-  the rest (HTTP Range); a server that ignores Range sends everything and the file restarts;
-- it checks the size (``Content-Length`` / ``Content-Range``, or a known size) and sha256 when known;
-  a mismatch deletes the ``.part`` and raises;
-- only a verified file is moved into place, with ``os.replace`` (atomic);
-- a file already in place is never overwritten, and extraction skips files that exist;
-- a network failure raises :class:`DownloadError` with the URL and what to do by hand.
+- :class:`ResumingDownloader`, a pooch downloader. Pooch's ``HTTPDownloader`` starts each attempt at byte 0
+  in a randomly named temporary file, so a connection cut at 1.1 of ICBHI's 1.2 GB (a host that is often
+  unreachable) loses it all. This one keeps the bytes in ``<file>.part`` and asks for the rest with an
+  HTTP Range request, on pooch's next retry or on the next run; a server that ignores Range sends the
+  whole file again, which replaces the ``.part``. It checks the size against the pinned one and the
+  server's, shows a tqdm progress bar on stderr, and copies ``file://`` URLs (a mirror on a shared disk).
+- :func:`extract_zip`. Pooch's ``Unzip`` keeps member names, but neither archive has the official layout
+  (ICBHI mirrors differ in their top folder; SPRSound's archive is the whole repository under
+  ``SPRSound-<commit>/``), and it overwrites what it finds. Ours renames members, never overwrites a file,
+  writes each one atomically, refuses members that would land outside the destination, and turns a
+  damaged archive into a clear error.
+
+Every failure is a :class:`DownloadError` that names the URL or file and says how to install by hand.
+
+Pins. SPRSound is fetched from a fixed commit, not from the moving ``main`` branch. A sha256 and size are
+pinned wherever a verified value is known; ``None`` marks one still to be recorded on the first verified
+download (pooch's log prints the sha256 of what it fetched). Until then those files are checked only
+against the server's own size.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import os
 import shutil
-import ssl
-import urllib.error
-import urllib.request
+import sys
 import warnings
 import zipfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
+import pooch
+import requests
+import urllib3
 from tqdm.auto import tqdm
 
-DEFAULT_ROOT = Path.home() / ".cache" / "respkit" / "data"
-ICBHI_BASE_URL = "https://bhichallenge.med.auth.gr/sites/default/files/ICBHI_final_database/"
-ICBHI_ARCHIVE = "ICBHI_final_database.zip"
-ICBHI_TABLES = ["ICBHI_challenge_train_test.txt", "ICBHI_Challenge_diagnosis.txt"]
-ICBHI_OPTIONAL = ["ICBHI_Challenge_demographic_information.txt"]
-ICBHI_RECORDINGS = 920
-SPRSOUND_URL = "https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound/archive/refs/heads/main.zip"
+from respkit.data.registry import DATASETS
+from respkit.files import data_dir, sha256sum
+
 _CHUNK = 1 << 20
 
 
@@ -43,43 +59,134 @@ class DownloadError(RuntimeError):
     """A download or extraction that failed; the message says what to do by hand."""
 
 
+@dataclass(frozen=True)
+class Remote:
+    """One file to download: where from and, when known, what its bytes must be."""
+
+    url: str
+    sha256: str | None = None  # None: not recorded yet (each entry's comment says why)
+    size: int | None = None  # bytes
+
+
+ICBHI_BASE_URL = "https://bhichallenge.med.auth.gr/sites/default/files/ICBHI_final_database/"
+ICBHI_ARCHIVE = "ICBHI_final_database.zip"
+ICBHI_TABLES = ["ICBHI_challenge_train_test.txt", "ICBHI_Challenge_diagnosis.txt"]
+ICBHI_OPTIONAL = ["ICBHI_Challenge_demographic_information.txt"]
+ICBHI_RECORDINGS = 920
+#: The official files, by name. No verified sha256 or size is published for any of them, and none could be
+#: recorded here (no network): record each on the first verified download (pooch logs the sha256).
+ICBHI_FILES = {name: Remote(ICBHI_BASE_URL + name) for name in [ICBHI_ARCHIVE, *ICBHI_TABLES, *ICBHI_OPTIONAL]}
+
+#: A commit of SJTU-YONGFU-RESEARCH-GRP/SPRSound whose tree holds ``BioCAS2022/`` (train2022_wav/json,
+#: test2022_wav/json) as the loaders read it; pinned so that a later push cannot change what is fetched.
+SPRSOUND_COMMIT = "174500e401f4ebf54061414c2fe082c7dccfb9d2"
+#: The repository archive at that commit. GitHub builds archives on request; its sha256 and size must be
+#: recorded on the first verified download.
+SPRSOUND = Remote(f"https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound/archive/{SPRSOUND_COMMIT}.zip")
+
+
+class ResumingDownloader:
+    """A pooch downloader that survives a cut connection (see the module docstring).
+
+    ``part`` keeps the bytes received between attempts and runs; when they are complete they are moved
+    onto pooch's temporary file, which pooch then hashes and moves into place or deletes.
+    """
+
+    def __init__(self, part: Path, size: int | None = None, *, verify_tls: bool = True, timeout: float = 60.0) -> None:
+        self.part, self.size, self.verify_tls, self.timeout = Path(part), size, verify_tls, timeout
+
+    def __call__(self, url: str, output_file: str, pooch_: object) -> None:
+        if urlparse(url).scheme == "file":
+            shutil.copyfile(url2pathname(urlparse(url).path), self.part)
+            expected = None
+        else:
+            expected = self._receive(url)
+        got = self.part.stat().st_size
+        expected = self.size if self.size is not None else expected
+        if expected is not None and got < expected:
+            # A network failure, reported the way pooch's retry loop expects one; the .part is kept.
+            raise requests.exceptions.ConnectionError(f"connection closed after {got} of {expected} bytes")
+        if expected is not None and got > expected:
+            self.part.unlink()
+            raise DownloadError(f"{url}: got {got} bytes, expected {expected}; the download was deleted")
+        os.replace(self.part, output_file)
+
+    def _receive(self, url: str) -> int | None:
+        """Append (HTTP 206) or rewrite (HTTP 200) ``part``; returns the full size the server announced."""
+        offset = self.part.stat().st_size if self.part.exists() else 0
+        # identity: the bytes counted, resumed and hashed must be the file's, not a gzip of it.
+        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
+        with requests.get(url, headers=headers, stream=True, timeout=self.timeout, verify=self.verify_tls) as response:
+            if response.status_code == 416 and offset:
+                # Nothing lies past our offset: the .part is complete if the file has exactly that size
+                # (Content-Range: bytes */size); otherwise it is not this file's, and we start over.
+                if response.headers.get("Content-Range") == f"bytes */{offset}":
+                    return offset
+                self.part.unlink()
+                return self._receive(url)
+            if 400 <= response.status_code < 500:  # the request is wrong, not the network: no retry helps
+                raise DownloadError(f"{url}: HTTP {response.status_code} {response.reason}")
+            response.raise_for_status()  # 5xx: pooch retries
+            content_range = response.headers.get("Content-Range", "")
+            if response.status_code == 206 and content_range.startswith(f"bytes {offset}-"):
+                mode, total = "ab", content_range.rsplit("/", 1)[-1]
+            else:  # the server sent the whole file: start over
+                mode, offset, total = "wb", 0, response.headers.get("Content-Length")
+            total = int(total) if total and total.isdigit() else None
+            with open(self.part, mode) as out, tqdm(
+                total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=self.part.name.removesuffix(".part"), file=sys.stderr, disable=None,
+            ) as bar:
+                try:
+                    # Raw bytes as they arrive: requests' iter_content buffers up to a chunk and drops it
+                    # when the connection breaks, which is the very data a resume needs.
+                    for chunk in response.raw.stream(_CHUNK, decode_content=False):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+                except urllib3.exceptions.HTTPError as err:  # as a requests error: what pooch retries
+                    received = f"{out.tell()} of {total}" if total is not None else f"{out.tell()}"
+                    raise requests.exceptions.ConnectionError(f"connection broken after {received} bytes") from err
+        return total
+
+
 def fetch(
-    url: str,
+    remote: Remote,
     dest: str | Path,
     *,
-    sha256: str | None = None,
-    size: int | None = None,
-    timeout: float = 60.0,
+    retries: int = 2,
     manual: str = "",
-    context: ssl.SSLContext | None = None,
+    verify_tls: bool = True,
+    timeout: float = 60.0,
 ) -> Path:
-    """Download ``url`` to ``dest`` with resume, verification and an atomic final move (module docstring).
+    """Download ``remote`` to ``dest`` (resumed, verified, atomic; module docstring) and return ``dest``.
 
-    ``manual`` is appended to error messages: how to get the file by hand.
+    A file already at ``dest`` is kept when it matches the pinned sha256 (or when none is pinned), and
+    downloaded again when it does not. ``retries`` more attempts follow a network failure, each resuming
+    where the last stopped. ``manual`` is appended to error messages: how to get the file by hand.
     """
-    dest = Path(dest)
-    if dest.exists():
-        if sha256 is not None and _sha256(dest) != sha256:
-            raise DownloadError(f"{dest} exists but its sha256 is not {sha256}; it is left untouched, remove it to download again")
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest).absolute()
     part = dest.with_name(dest.name + ".part")
-    offset = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    registry = pooch.create(
+        path=dest.parent,
+        base_url="",
+        registry={dest.name: f"sha256:{remote.sha256}" if remote.sha256 else None},
+        urls={dest.name: remote.url},
+        retry_if_failed=retries,
+    )
+    fresh = not dest.exists()
+    downloader = ResumingDownloader(part, remote.size, verify_tls=verify_tls, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            total = _receive(response, part, offset)
-    except urllib.error.HTTPError as err:
-        if not (err.code == 416 and offset):  # 416: nothing left past our offset, the .part is complete
-            raise DownloadError(f"{url}: HTTP {err.code} {err.reason}. {manual}".strip()) from err
-        total = None
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        kept = f" The partial file {part} is kept; run again to resume." if part.exists() else ""
-        raise DownloadError(f"could not download {url} ({reason}).{kept} {manual}".strip()) from err
-    _verify(part, url, total=total, size=size, sha256=sha256)
-    os.replace(part, dest)
-    return dest
+        path = Path(registry.fetch(dest.name, downloader=downloader))
+    except DownloadError as err:
+        raise DownloadError(f"{err}. {manual}".strip()) from err
+    except ValueError as err:  # pooch's hash check, which has deleted the download
+        raise DownloadError(f"checksum mismatch for {dest.name} from {remote.url}: {err} {manual}".strip()) from err
+    except (requests.exceptions.RequestException, OSError) as err:
+        kept = f" {part} keeps the bytes received; run again to resume." if part.exists() else ""
+        raise DownloadError(f"could not download {remote.url} ({err}).{kept} {manual}".strip()) from err
+    if fresh and remote.sha256 is None:
+        pooch.get_logger().info("%s has no pinned hash; it has sha256 %s and %d bytes", dest.name, sha256sum(path), path.stat().st_size)
+    return path
 
 
 def extract_zip(archive: str | Path, dest: str | Path, rename: Callable[[str], str | None] = lambda name: name) -> int:
@@ -88,7 +195,7 @@ def extract_zip(archive: str | Path, dest: str | Path, rename: Callable[[str], s
     ``rename`` maps a member name to its path under ``dest``, or to None to leave it out. Files that
     already exist are kept as they are (never overwritten); each new file is written to a temporary name
     and moved into place, so an interrupted extraction leaves no half files. Members that would land
-    outside ``dest`` are refused.
+    outside ``dest`` are refused; a damaged or truncated archive raises :class:`DownloadError`.
     """
     archive, dest = Path(archive), Path(dest).resolve()
     written = 0
@@ -105,113 +212,110 @@ def extract_zip(archive: str | Path, dest: str | Path, rename: Callable[[str], s
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(target.name + ".part")
-                with zf.open(info) as src, open(tmp, "wb") as out:
-                    shutil.copyfileobj(src, out, _CHUNK)
+                try:
+                    with zf.open(info) as src, open(tmp, "wb") as out:
+                        shutil.copyfileobj(src, out, _CHUNK)  # checks each member's CRC as it reads
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
                 os.replace(tmp, target)
                 written += 1
-    except zipfile.BadZipFile as err:
-        raise DownloadError(f"{archive}: not a valid zip archive ({err}); delete it and download again") from err
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        raise DownloadError(f"{archive}: not a valid zip archive, damaged or truncated ({err})") from err
     return written
 
 
-def download_icbhi(dest: str | Path | None = None, base_url: str = ICBHI_BASE_URL, verify_tls: bool = True) -> Path:
+def download_icbhi(
+    dest: str | Path | None = None, base_url: str = ICBHI_BASE_URL, verify_tls: bool = True
+) -> Path:
     """Fetch ICBHI 2017 into ``dest/icbhi`` (about 1.2 GB); returns that folder.
 
     ``base_url`` may point at a mirror holding the same files. The official host's TLS certificate is
-    often invalid: ``verify_tls=False`` accepts it anyway (the files are then unauthenticated).
-    Free for research use; cite Rocha et al., Physiol. Meas. 40(3) 035001, 2019.
+    often invalid: ``verify_tls=False`` accepts it anyway (the files are then unauthenticated, except
+    where a sha256 is pinned). Free for research use; cite Rocha et al., Physiol. Meas. 40(3) 035001, 2019.
     """
-    root = Path(dest or DEFAULT_ROOT) / "icbhi"
+    root = Path(dest or data_dir()) / "icbhi"
     manual = (
         f"To install by hand, download {base_url}{ICBHI_ARCHIVE} and the tables {', '.join(ICBHI_TABLES)} "
         f"from {base_url} (or a mirror), unzip the archive into {root} so that {root / 'ICBHI_final_database'} "
         f"holds the .wav and .txt files, and put the tables beside it."
     )
-    context = None
-    if not verify_tls:
-        context = ssl.create_default_context()
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+
+    def get(name: str) -> Path:
+        remote = dataclasses.replace(ICBHI_FILES[name], url=base_url + name)
+        return fetch(remote, root / name, manual=manual, verify_tls=verify_tls)
+
     for name in ICBHI_TABLES + ICBHI_OPTIONAL:
         try:
-            fetch(base_url + name, root / name, manual=manual, context=context)
+            get(name)
         except DownloadError as err:
             if name not in ICBHI_OPTIONAL:
                 raise
-            warnings.warn(f"optional table not downloaded: {err}")
+            warnings.warn(f"optional table not downloaded: {err}", stacklevel=2)
     database = root / "ICBHI_final_database"
     if database.is_dir() and len(list(database.glob("*.wav"))) >= ICBHI_RECORDINGS:
         return root
-    archive = fetch(base_url + ICBHI_ARCHIVE, root / ICBHI_ARCHIVE, manual=manual, context=context)
 
     def into_database(name: str) -> str | None:
         if name.startswith("__MACOSX/"):
             return None
         return name if name.startswith("ICBHI_final_database/") else f"ICBHI_final_database/{name}"
 
-    extract_zip(archive, root, into_database)
-    archive.unlink()  # 1.2 GB that the extracted folder now holds
+    _unpack(get(ICBHI_ARCHIVE), root, into_database, manual)
     return root
 
 
-def download_sprsound(dest: str | Path | None = None, url: str = SPRSOUND_URL) -> Path:
-    """Fetch the SPRSound repository archive and extract its ``BioCAS2022/`` folder into ``dest/sprsound``.
+def download_sprsound(dest: str | Path | None = None, remote: Remote | None = None) -> Path:
+    """Fetch the SPRSound repository archive (:data:`SPRSOUND`) and extract its ``BioCAS2022/`` into ``dest/sprsound``.
 
     Returns ``dest/sprsound``. Cite Zhang et al., IEEE TBioCAS 16(5), 2022.
     """
-    root = Path(dest or DEFAULT_ROOT) / "sprsound"
+    remote = remote or SPRSOUND
+    root = Path(dest or data_dir()) / "sprsound"
     if (root / "BioCAS2022" / "train2022_json").is_dir():
         return root
     manual = (
-        f"To install by hand, download {url} (or clone https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound) "
-        f"and copy its BioCAS2022/ folder to {root / 'BioCAS2022'}."
+        f"To install by hand, download {remote.url} (or clone https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound "
+        f"at commit {SPRSOUND_COMMIT}) and copy its BioCAS2022/ folder to {root / 'BioCAS2022'}."
     )
-    archive = fetch(url, root / "SPRSound.zip", manual=manual)
 
     def release_only(name: str) -> str | None:
-        # GitHub archives hold one top folder (SPRSound-main/); keep what lies under its BioCAS2022/.
+        # GitHub archives hold one top folder (SPRSound-<commit>/); keep what lies under its BioCAS2022/.
         inner = name.split("/", 1)[-1]
         return inner if inner.startswith("BioCAS2022/") else None
 
-    if extract_zip(archive, root, release_only) == 0 and not (root / "BioCAS2022").is_dir():
-        raise DownloadError(f"{archive}: holds no BioCAS2022/ folder. {manual}")
-    archive.unlink()
+    _unpack(fetch(remote, root / "SPRSound.zip", manual=manual), root, release_only, manual)
+    if not (root / "BioCAS2022").is_dir():
+        raise DownloadError(f"{remote.url}: the archive holds no BioCAS2022/ folder. {manual}")
     return root
 
 
-def _receive(response, part: Path, offset: int) -> int | None:
-    """Append (HTTP 206) or rewrite (anything else) ``part`` from ``response``; returns the expected total size."""
-    status = getattr(response, "status", None)
-    content_range = response.headers.get("Content-Range", "")
-    if status == 206 and content_range.startswith(f"bytes {offset}-"):
-        mode, total = "ab", content_range.rsplit("/", 1)[-1]
-    else:  # the server sent the whole file: start over
-        mode, offset, total = "wb", 0, response.headers.get("Content-Length")
-    total = int(total) if total and total.isdigit() else None
-    with open(part, mode) as out, tqdm(
-        total=total, initial=offset, unit="B", unit_scale=True, desc=part.name, disable=None
-    ) as bar:
-        while chunk := response.read(_CHUNK):
-            out.write(chunk)
-            bar.update(len(chunk))
-    return total
+def _unpack(archive: Path, root: Path, rename: Callable[[str], str | None], manual: str) -> None:
+    """Extract a downloaded archive, then delete it: its files now live under ``root``, or it was damaged.
+
+    A damaged archive is deleted too: left in place, an unpinned one would be taken as complete by the
+    next run and fail again, where deleting it makes the next run download it afresh.
+    """
+    try:
+        extract_zip(archive, root, rename)
+    except DownloadError as err:
+        archive.unlink(missing_ok=True)
+        raise DownloadError(f"{err}; it was deleted, run again to download it afresh. {manual}") from err
+    archive.unlink()
 
 
-def _verify(part: Path, url: str, *, total: int | None, size: int | None, sha256: str | None) -> None:
-    got = part.stat().st_size
-    if total is not None and got < total:
-        raise DownloadError(f"{url}: connection closed after {got} of {total} bytes; {part} is kept, run again to resume")
-    for expected, what in ((total, "the server's size"), (size, "the known size")):
-        if expected is not None and got != expected:
-            part.unlink()
-            raise DownloadError(f"{url}: got {got} bytes, {what} is {expected}; the partial file was deleted, run again")
-    if sha256 is not None and _sha256(part) != sha256:
-        part.unlink()
-        raise DownloadError(f"{url}: sha256 mismatch (expected {sha256}); the download was deleted, run again")
+#: Weight files that ``python -m respkit download`` fetches beside the datasets: command name -> WEIGHTS key.
+WEIGHT_DOWNLOADS = {"ast-audioset": "ast_audioset"}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def download(what: str, dest: str | Path | None = None) -> Path:
+    """``python -m respkit download``: a registered dataset (``icbhi``, ``sprsound``) or a weight file
+    (``ast-audioset``) into ``dest``, by default its folder in the cache; returns where it is."""
+    if what in WEIGHT_DOWNLOADS:
+        from respkit.models.pretrained import weight_path  # imported here: the data package needs no models
+
+        return weight_path(WEIGHT_DOWNLOADS[what], folder=dest)
+    datasets = {name: spec.download for name, spec in DATASETS.items() if spec.download is not None}
+    if what not in datasets:
+        raise ValueError(f"nothing to download called {what!r}; known: {', '.join([*datasets, *WEIGHT_DOWNLOADS])}")
+    return datasets[what](dest)

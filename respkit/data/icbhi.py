@@ -16,7 +16,10 @@ Labels come from the annotations alone, so counts, splits and statistics work wi
   guess at); a ``.txt`` whose name is not a recording name is skipped and counted;
 - a split line naming no recording (the official file's ``226_1b1_Pl_sc_Meditron``) is warned about
   and counted; a recording absent from the split file is left out of train/test and counted;
-- a cycle running past the end of its audio is clipped to the end (or skipped when nothing is left).
+- a cycle running past the end of its audio is clipped to the end (or skipped when nothing is left),
+  with a warning naming the recordings;
+- a recording holding NaN or infinite samples is left out with its cycles, with a warning naming it
+  (only float WAVs can hold them, and only those are decoded to check; :mod:`respkit.data.audio`).
 
 Waveform recipe (Patch-Mix CL, Bae et al. 2023): resample the whole recording to ``sample_rate``, a linear
 fade in and out of ``sample_rate / 16`` samples (1,000 at 16 kHz) on the whole recording, cut the cycle,
@@ -40,10 +43,14 @@ import torch
 from torch import nn
 from torchaudio.transforms import Fade
 
-from respkit.data.audio import audio_info, fix_length
+from respkit.data.audio import fix_length
 from respkit.data.base import RespiratoryDataset, file_source
 from respkit.data.cache import FeatureCache
+from respkit.data.download import download_icbhi
+from respkit.data.registry import DatasetSpec, register_dataset
 from respkit.data.splits import patient_folds
+from respkit.data.synthetic import write_icbhi
+from respkit.metrics import icbhi_scorer
 
 CLASSES = ["normal", "crackle", "wheeze", "both"]
 DATABASE = "ICBHI_final_database"
@@ -206,7 +213,7 @@ class ICBHI(RespiratoryDataset):
         return [c for c in cycles if c.split == self.split]
 
     def _keep_playable(self, cycles: list[ICBHICycle], require_audio: bool) -> list[ICBHICycle]:
-        """Drop cycles without audio (or raise), and clip cycles that run past their audio's end."""
+        """Drop cycles without audio (or raise) or with damaged audio, and clip cycles that run past their audio's end."""
         if self.missing_audio:
             n_recordings = len({c.recording for c in cycles})
             listing = ", ".join(self.missing_audio[:10]) + (", ..." if len(self.missing_audio) > 10 else "")
@@ -223,19 +230,24 @@ class ICBHI(RespiratoryDataset):
             self.skipped["cycles without audio"] += sum(c.recording in missing for c in cycles)
             cycles = [c for c in cycles if c.recording not in missing]
 
-        lengths = {rec: audio_info(self._audio_path(rec)).duration for rec in {c.recording for c in cycles}}
-        kept, past_end = [], Counter()
+        lengths = self._audio_lengths(self._audio_path(c.recording) for c in cycles)
+        kept, past_end, overrunning = [], Counter(), set()
         for c in cycles:
-            length = lengths[c.recording]
-            if c.start >= length:
+            length = lengths.get(self._audio_path(c.recording))
+            if length is None:
+                self.skipped["cycles of recordings with NaN or infinite samples"] += 1
+            elif c.start >= length:
                 past_end["cycles starting after the audio ends (skipped)"] += 1
+                overrunning.add(c.recording)
             elif c.end > length:
                 past_end["cycles clipped at the audio end"] += 1
+                overrunning.add(c.recording)
                 kept.append(dataclasses.replace(c, end=length))
             else:
                 kept.append(c)
-        if past_end:
-            warnings.warn(f"{self.database}: cycles run past the end of their audio: {dict(past_end)}")
+        if overrunning:
+            files = ", ".join(f"{rec}.wav" for rec in sorted(overrunning))
+            warnings.warn(f"{self.database}: cycles run past the end of their audio in {files}: {dict(past_end)}")
             self.skipped.update(past_end)
         return kept
 
@@ -293,3 +305,8 @@ def _read_annotation(path: Path) -> list[tuple[float, float, bool, bool]]:
             raise ValueError(f"{path}, line {number}: malformed cycle {line!r} ({err})") from None
         cycles.append((start, end, fields[2] == "1", fields[3] == "1"))
     return cycles
+
+
+# Registered: resolve_data() finds (or simulates) ICBHI, and score_function() scores it.
+register_dataset(DatasetSpec("icbhi", marker=DATABASE, loader=ICBHI, metric=icbhi_scorer,
+                             simulate=write_icbhi, download=download_icbhi))

@@ -4,10 +4,13 @@ For each dataset, in this order:
 
 1. ``$RESPKIT_DATA`` — a folder holding ``icbhi/`` (the official ICBHI layout) and/or
    ``sprsound/BioCAS2022/`` (the official SPRSound layout);
-2. the user cache, ``$RESPKIT_CACHE/data`` (default ``~/.cache/respkit/data``), where
-   :mod:`respkit.data.download` puts the official releases;
+2. the user cache, :func:`respkit.files.data_dir` (``$RESPKIT_CACHE/data``, default ``~/.cache/respkit/data``),
+   where :mod:`respkit.data.download` puts the official releases;
 3. the built-in simulator (:mod:`respkit.data.synthetic`), which writes the same two layouts once
-   into the cache, so the real loaders read it unchanged.
+   into :func:`respkit.files.simulator_dir`, so the real loaders read it unchanged.
+
+The datasets, the folder that marks each one's layout, its simulator and downloader come from the
+registry (:mod:`respkit.data.registry`): nothing here names a dataset.
 
 The choice is always said aloud (:attr:`DataSource.notice`): a chapter never trains on simulated
 sounds without telling its reader.
@@ -20,22 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from respkit.data.registry import DATASETS, DatasetSpec
+# cache_dir is re-exported: book.py and recipes/common.py import it from here.
+from respkit.files import cache_dir, data_dir, simulator_dir  # noqa: F401
+
 Origin = Literal["RESPKIT_DATA", "cache", "simulator"]
-
-#: Bump when the simulator's output changes, so that an old simulated folder is not reused.
-SIMULATOR_VERSION = 1
-
-
-def cache_dir() -> Path:
-    """The user cache folder (``$RESPKIT_CACHE``, default ``~/.cache/respkit``)."""
-    return Path(os.environ.get("RESPKIT_CACHE", Path.home() / ".cache" / "respkit")).expanduser()
 
 
 @dataclass(frozen=True)
 class DatasetLocation:
     """One dataset's root folder and where it came from."""
 
-    name: str  # "icbhi" or "sprsound"
+    name: str  # a registered dataset: "icbhi", "sprsound", ...
     root: Path
     origin: Origin
 
@@ -48,70 +47,86 @@ class DatasetLocation:
         return f"{self.name} {kind} ({self.origin}: {self.root})"
 
 
-@dataclass(frozen=True)
 class DataSource:
-    """The two datasets a chapter may use, each real or simulated."""
+    """The datasets a chapter may use, each real or simulated: ``data.icbhi.root``, ``data.sprsound.root``.
 
-    icbhi: DatasetLocation
-    sprsound: DatasetLocation
+    Built with one keyword per dataset, ``DataSource(icbhi=DatasetLocation(...), sprsound=...)``.
+    """
+
+    def __init__(self, **locations: DatasetLocation) -> None:
+        self.locations = dict(locations)
+
+    def __getattr__(self, name: str) -> DatasetLocation:
+        # Through __dict__: unpickling and copying look up attributes before __init__ has run.
+        locations = self.__dict__.get("locations", {})
+        if name in locations:
+            return locations[name]
+        if name.startswith("__") or name not in DATASETS:
+            raise AttributeError(f"{type(self).__name__} has no dataset {name!r}; it holds {', '.join(locations)}")
+        raise AttributeError(f"no {name} data found: {DATASETS[name].how_to_get()}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DataSource) and self.locations == other.locations
+
+    def __repr__(self) -> str:
+        return f"DataSource({', '.join(f'{name}={loc!r}' for name, loc in self.locations.items())})"
 
     @property
     def notice(self) -> str:
-        return "data: " + "; ".join(loc.describe() for loc in (self.icbhi, self.sprsound))
+        return "data: " + "; ".join(loc.describe() for loc in self.locations.values())
 
     def describe(self) -> dict:
         """A JSON-ready description, stored in every results file."""
         return {
             loc.name: {"root": str(loc.root), "origin": loc.origin, "simulated": loc.simulated}
-            for loc in (self.icbhi, self.sprsound)
+            for loc in self.locations.values()
         }
 
 
-# What marks a folder as holding each dataset in its official layout.
-_MARKERS = {"icbhi": Path("ICBHI_final_database"), "sprsound": Path("BioCAS2022")}
-
-
-def _find(name: str) -> DatasetLocation | None:
+def _find(spec: DatasetSpec) -> DatasetLocation | None:
     candidates: list[tuple[Origin, Path]] = []
     if os.environ.get("RESPKIT_DATA"):
-        candidates.append(("RESPKIT_DATA", Path(os.environ["RESPKIT_DATA"]).expanduser() / name))
-    candidates.append(("cache", cache_dir() / "data" / name))
+        candidates.append(("RESPKIT_DATA", Path(os.environ["RESPKIT_DATA"]).expanduser() / spec.name))
+    candidates.append(("cache", data_dir() / spec.name))
     for origin, root in candidates:
-        if (root / _MARKERS[name]).is_dir():
-            return DatasetLocation(name, root.resolve(), origin)
+        if (root / spec.marker).is_dir():
+            return DatasetLocation(spec.name, root.resolve(), origin)
     return None
 
 
 def simulated_root(seed: int = 0) -> Path:
-    """The folder of the simulator's default datasets (written on first use)."""
-    return cache_dir() / "synthetic" / f"v{SIMULATOR_VERSION}-seed{seed}"
+    """The folder of the simulator's default datasets (written on first use), named by its version and seed.
+
+    The version is the simulator's one number, ``SIMULATOR_VERSION``, also stored in every manifest: bumping
+    it moves to a new folder, so an old simulated folder is never reused.
+    """
+    from respkit.data.synthetic import sounds  # read at call time (the simulator loads only when needed)
+
+    return simulator_dir() / f"v{sounds.SIMULATOR_VERSION}-seed{seed}"
 
 
-def _simulate(name: str, seed: int = 0) -> DatasetLocation:
-    from respkit.data import synthetic  # imported lazily: only needed without real data
-
-    root = simulated_root(seed) / name
-    if not (root / _MARKERS[name]).is_dir():
-        writer = synthetic.write_icbhi if name == "icbhi" else synthetic.write_sprsound
-        writer(root, seed=seed)
-    return DatasetLocation(name, root.resolve(), "simulator")
+def _simulate(spec: DatasetSpec, seed: int = 0) -> DatasetLocation:
+    root = simulated_root(seed) / spec.name
+    if not (root / spec.marker).is_dir():
+        spec.simulate(root, seed=seed)
+    return DatasetLocation(spec.name, root.resolve(), "simulator")
 
 
 def resolve_data(simulate_missing: bool = True) -> DataSource:
-    """Locate ICBHI and SPRSound; fall back to the simulator for whichever is missing.
+    """Locate every registered dataset (ICBHI, SPRSound, ...); fall back to the simulator for those missing.
 
-    With ``simulate_missing=False`` a missing dataset raises :class:`FileNotFoundError`
-    with instructions instead.
+    With ``simulate_missing=False`` a missing dataset raises :class:`FileNotFoundError` with
+    instructions instead. A missing dataset without a simulator is left out; asking the result for it
+    says how to get it.
     """
     found = {}
-    for name in ("icbhi", "sprsound"):
-        location = _find(name)
+    for spec in DATASETS.values():
+        location = _find(spec)
         if location is None:
             if not simulate_missing:
-                raise FileNotFoundError(
-                    f"no {name} data found: set RESPKIT_DATA to a folder holding {name}/{_MARKERS[name]}, "
-                    f"or download it with respkit.data.download.download_{name}()"
-                )
-            location = _simulate(name)
-        found[name] = location
+                raise FileNotFoundError(f"no {spec.name} data found: {spec.how_to_get()}")
+            if spec.simulate is None:
+                continue
+            location = _simulate(spec)
+        found[spec.name] = location
     return DataSource(**found)

@@ -20,7 +20,10 @@ and 2-2); labels come from the JSON alone. Choices made here:
 - events are sorted by start time within each record;
 - a file whose name does not follow the naming rule, and a record without audio, are skipped with a
   warning and counted in ``summary()`` (missing records are listed in ``missing_audio``);
-- an event running past the end of its audio is cut at the end when loaded.
+- an event running past the end of its audio is clipped to the end (or skipped when it starts after
+  it), with a warning naming the files; the record-level label is kept as written;
+- a record holding NaN or infinite samples is left out, with a warning naming it (only float files can
+  hold them, and only those are decoded to check; :mod:`respkit.data.audio`).
 
 ``duration=None`` serves each event or record at its natural length; a float centre-crops or centre
 zero-pads it, deterministically (a random crop is a training augmentation, not the dataset's job).
@@ -28,10 +31,12 @@ zero-pads it, deterministically (a random crop is a training augmentation, not t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -43,6 +48,10 @@ from torch import nn
 from respkit.data.audio import fix_length
 from respkit.data.base import RespiratoryDataset, file_source
 from respkit.data.cache import FeatureCache
+from respkit.data.download import download_sprsound
+from respkit.data.registry import DatasetSpec, register_dataset
+from respkit.data.synthetic import write_sprsound
+from respkit.metrics import sprsound_scorer
 
 EVENT_TYPES = ["Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle", "Wheeze+Crackle"]
 RECORD_LABELS = ["Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality"]
@@ -119,7 +128,7 @@ class SPRSound(RespiratoryDataset):
         if not json_dir.is_dir():
             raise FileNotFoundError(f"{json_dir}: not found; is {self.root} the SPRSound BioCAS2022 folder?")
 
-        self.meta: list[SPRSoundItem] = []
+        records: dict[str, list[SPRSoundItem]] = {}
         self.missing_audio: list[str] = []
         self._audio: dict[str, Path] = {}
         for path in sorted(json_dir.glob("*.json")):
@@ -133,10 +142,11 @@ class SPRSound(RespiratoryDataset):
                     self.skipped["events without audio"] += len(items)
                 continue
             self._audio[path.stem] = audio
-            self.meta += items
+            records[path.stem] = items
         if self.missing_audio:
             warnings.warn(f"{self.audio_dir}: {len(self.missing_audio)} record(s) have no .wav/.flac and are left out")
             self.skipped["records without audio"] += len(self.missing_audio)
+        self.meta: list[SPRSoundItem] = self._keep_playable(records)
         self.labels = np.array([to_label[m.annotation] for m in self.meta], dtype=np.int64)
         self.groups = np.array([m.patient for m in self.meta])
 
@@ -160,6 +170,33 @@ class SPRSound(RespiratoryDataset):
             for i, (start, end, kind) in enumerate(events)
         ]
 
+    def _keep_playable(self, records: dict[str, list[SPRSoundItem]]) -> list[SPRSoundItem]:
+        """The items of records whose audio is undamaged, events clipped to (or skipped past) its end."""
+        lengths = self._audio_lengths(self._audio.values())
+        kept, past_end, overrunning = [], Counter(), set()
+        for record, items in records.items():
+            length = lengths.get(self._audio[record])
+            if length is None:
+                del self._audio[record]
+                if self.level == "event":
+                    self.skipped["events of records with NaN or infinite samples"] += len(items)
+                continue
+            for m in items:
+                if m.end_ms is None or m.end_ms <= 1000 * length:
+                    kept.append(m)
+                    continue
+                if m.start_ms >= 1000 * length:
+                    past_end["events starting after the audio ends (skipped)"] += 1
+                else:
+                    past_end["events clipped at the audio end"] += 1
+                    kept.append(dataclasses.replace(m, end_ms=1000 * length))
+                overrunning.add(self._audio[record].name)
+        if overrunning:
+            files = ", ".join(sorted(overrunning))
+            warnings.warn(f"{self.audio_dir}: events run past the end of their audio in {files}: {dict(past_end)}")
+            self.skipped.update(past_end)
+        return kept
+
     def _find_audio(self, stem: str) -> Path | None:
         for suffix in (".wav", ".flac"):
             if (self.audio_dir / f"{stem}{suffix}").is_file():
@@ -174,7 +211,7 @@ class SPRSound(RespiratoryDataset):
             start = round(m.start_ms * self.sample_rate / 1000)
             end = min(round(m.end_ms * self.sample_rate / 1000), wave.shape[-1])
             if end <= start:
-                raise ValueError(f"{path}: event {m.index} ({m.start_ms}-{m.end_ms} ms) starts after the audio ends")
+                raise ValueError(f"{path}: event {m.index} ({m.start_ms}-{m.end_ms} ms) holds no samples")
             wave = wave[:, start:end]
         wave = wave.clone()  # never hand out a view of the cached recording
         if self.duration is None:
@@ -229,3 +266,8 @@ def _read_json(path: Path) -> tuple[str, list[tuple[float, float, str]]]:
             raise ValueError(f"{path}: event {i} {event!r}: {err}") from None
         events.append((start, end, event["type"]))
     return record_label, sorted(events)
+
+
+# Registered: resolve_data() finds (or simulates) SPRSound, and score_function() scores it.
+register_dataset(DatasetSpec("sprsound", marker="BioCAS2022", loader=SPRSound, metric=sprsound_scorer,
+                             simulate=write_sprsound, download=download_sprsound))

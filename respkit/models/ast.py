@@ -49,6 +49,7 @@ from timm.models import adapt_input_conv
 from timm.models.deit import VisionTransformerDistilled
 from torch import nn
 
+from respkit.features import fbank_frames
 from respkit.models.heads import SpectrogramClassifier
 from respkit.models.pretrained import load_state_dict_checked, load_weights
 from respkit.models.registry import register_model
@@ -129,8 +130,9 @@ class AST(SpectrogramClassifier):
 
     Args:
         num_classes: classes of the ``LayerNorm -> Linear`` head; 0 for no head.
-        n_mels, input_frames: the expected input size ``F x T``; they set the positional grid
-            unless ``pos_embed_size`` is given (other input sizes still work).
+        n_mels, input_frames: the expected input size ``F x T`` (default: 128 bins, the 798 frames of
+            8 s, :func:`respkit.features.fbank_frames`); they set the positional grid unless
+            ``pos_embed_size`` is given (other input sizes still work).
         embed_dim, depth, num_heads: transformer size (DeiT-base: 768, 12, 12).
         patch_size, stride: patch side and hop on both axes (AST: 16 and 10).
         in_chans: input channels.
@@ -141,11 +143,14 @@ class AST(SpectrogramClassifier):
     Shapes: ``[B, in_chans, F, T] -> patches [B, H, W, D] -> features [B, D] -> logits [B, C]``.
     """
 
+    accepts_mix = True
+    takes_input_size = True
+
     def __init__(
         self,
         num_classes: int = 4,
         n_mels: int = 128,
-        input_frames: int = 798,
+        input_frames: int = fbank_frames(8.0),
         embed_dim: int = 768,
         depth: int = 12,
         num_heads: int = 12,
@@ -188,6 +193,15 @@ class AST(SpectrogramClassifier):
             if num_classes > 0
             else nn.Identity()
         )
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """``(n_mels, input_frames)``: the fbank size the model was built for."""
+        return self.n_mels, self.input_frames
+
+    def patch_grid(self, n_freq: int, n_frames: int) -> tuple[int, int]:
+        """``(H, W)`` patches of an ``n_freq x n_frames`` input: 128 x 798 gives 12 x 79."""
+        return grid_size(n_freq, self.patch_size, self.stride), grid_size(n_frames, self.patch_size, self.stride)
 
     @property
     def pos_grid(self) -> tuple[int, int]:
@@ -362,7 +376,7 @@ def _create_ast(name: str, pretrained: str | None, **kwargs) -> AST:
             raise ValueError("AudioSet weights exist for ast_base only")
         kwargs.setdefault("pos_embed_size", AUDIOSET_POS_EMBED_SIZE)
     model = AST(embed_dim=embed_dim, depth=depth, num_heads=num_heads, **kwargs)
-    if pretrained is not None:
+    if pretrained:
         load_pretrained(model, pretrained, deit_name)
     return model
 

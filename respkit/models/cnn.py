@@ -72,7 +72,7 @@ class SmallCNN(SpectrogramClassifier):
 
 @register_model
 def cnn_small(pretrained: str | None = None, **kwargs) -> SmallCNN:
-    """:class:`SmallCNN` with the default widths; there are no pretrained weights."""
-    if pretrained is not None:
+    """:class:`SmallCNN` with the default widths; there are no pretrained weights (``pretrained`` must be falsy)."""
+    if pretrained:
         raise ValueError(f"cnn_small has no pretrained weights (got pretrained={pretrained!r})")
     return SmallCNN(**kwargs)

@@ -76,23 +76,33 @@ wrapper around ``DASS``, whose VMamba is ``self.v``; :func:`convert_dass_state_d
 VMamba's ``LayerNorm2d`` and ``Linear2d`` (channels-first) hold the same tensors as ``LayerNorm`` and
 ``Linear``, so the channels-last modules here load them unchanged. An ImageNet VMamba stem with
 three input channels is adapted by summing its filters over the channels, as DASS does.
+
+Pretrained weights. The DASS authors release ``DASS_small.pth`` and ``DASS_medium.pth`` (AudioSet,
+527 classes, 128-bin fbanks of :class:`respkit.features.ASTFbank`) but no download URL that
+respkit could fetch and verify, so ``pretrained`` is the path of such a file:
+``create_model("dass_small", pretrained="DASS_small.pth", num_classes=4)``. The file is loaded
+strictly (:func:`load_dass_checkpoint`); the head comes along only when its classes match the
+model's, as for AST, so a new task keeps a fresh head.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
 
+from respkit.models.heads import SpectrogramClassifier, classifier_head
 from respkit.models.registry import register_model
 from respkit.models.scan import selective_scan
 from respkit.models.smoothing import GaussianSmoothing
 
-__all__ = ["DASS", "SS2D", "VSSBlock", "convert_dass_state_dict", "load_dass_checkpoint"]
+__all__ = ["DASS", "SS2D", "VSSBlock", "convert_dass_state_dict", "load_dass_checkpoint", "load_pretrained"]
 
 K_DIRECTIONS = 4
 
@@ -256,8 +266,19 @@ class Stage(nn.Module):
         return self.downsample(self.blocks(x))
 
 
-class DASS(nn.Module):
-    """DASS / audio VMamba classifier on spectrograms ``[B, 1, F, T]`` (see the module docstring)."""
+def _stride2(size: int) -> int:
+    """Output size of a 3x3, stride-2, padding-1 convolution: ``ceil(size / 2)``."""
+    return (size - 1) // 2 + 1
+
+
+class DASS(SpectrogramClassifier):
+    """DASS / audio VMamba classifier on spectrograms ``[B, 1, F, T]`` (see the module docstring).
+
+    Any input size works (no positional embedding); ``num_classes=0`` leaves the head out.
+    """
+
+    accepts_mix = True
+    supports_spectral_reg = True
 
     def __init__(
         self,
@@ -299,23 +320,25 @@ class DASS(nn.Module):
             downsample = Downsample(dim, dims[i + 1]) if i + 1 < len(dims) else nn.Identity()
             self.stages.append(Stage(blocks, downsample))
         self.norm = nn.LayerNorm(self.num_features)
-        self.head = nn.Linear(self.num_features, num_classes)
+        self.head = classifier_head(self.num_features, num_classes)
         self.apply(_init_weights)
+
+    def patch_grid(self, n_freq: int, n_frames: int) -> tuple[int, int]:
+        """``(H, W)`` after the two stride-2 stem convolutions, ``ceil(F / 4) x ceil(T / 4)``: 128 x 798 gives 32 x 200."""
+        return _stride2(_stride2(n_freq)), _stride2(_stride2(n_frames))
 
     def forward_features(self, x: Tensor, mix: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         """``[B, 1, F, T] -> [B, num_features]``; ``mix`` acts on the patch grid ``[B, F/4, T/4, dims[0]]``."""
+        self.check_input(x)
         x = self.patch_embed(x)  # [B, H, W, C]
         if mix is not None:
-            x = mix(x)
+            mixed = mix(x)
+            if mixed.shape != x.shape:
+                raise ValueError(f"mix must keep the patch grid shape {tuple(x.shape)}, got {tuple(mixed.shape)}")
+            x = mixed
         for stage in self.stages:
             x = stage(x)  # [B, H/2^i, W/2^i, dims[i+1]]
         return self.norm(x).mean(dim=(1, 2))  # [B, num_features]
-
-    def forward_head(self, features: Tensor) -> Tensor:
-        return self.head(features)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def extra_repr(self) -> str:
         return (
@@ -416,19 +439,53 @@ def load_dass_checkpoint(model: DASS, state_dict: dict[str, Tensor], load_head: 
     return model
 
 
-@register_model
-def dass_small(**kwargs) -> DASS:
-    """DASS-small: depths [2, 2, 8, 2], dims 96..768, about 30 M parameters."""
-    return DASS(**{"depths": (2, 2, 8, 2), "dims": (96, 192, 384, 768), "drop_path_rate": 0.2, **kwargs})
+def load_pretrained(model: DASS, path: str | os.PathLike) -> DASS:
+    """Load the checkpoint file ``path`` (released layout, e.g. ``DASS_small.pth``) into ``model``.
+
+    The head is loaded when the checkpoint's has the model's shape (same classes) and kept fresh
+    otherwise; every other tensor must match (:func:`load_dass_checkpoint` names what does not).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"DASS pretrained= takes the path of a checkpoint file (DASS_small.pth), got {path!r}")
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"pretrained={str(path)!r}: no such file; DASS takes the path of a released checkpoint "
+            "(DASS_small.pth / DASS_medium.pth from the DASS authors), or None for random weights"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)  # training checkpoints wrap the weights
+    own_head = model.state_dict().get("head.weight")
+    their_head = convert_dass_state_dict(state, model.in_chans).get("head.weight")
+    same_head = own_head is not None and their_head is not None and their_head.shape == own_head.shape
+    return load_dass_checkpoint(model, state, load_head=same_head)
+
+
+def _create_dass(pretrained: str | os.PathLike | None, **kwargs) -> DASS:
+    model = DASS(**kwargs)
+    if pretrained:
+        load_pretrained(model, pretrained)
+    return model
 
 
 @register_model
-def dass_medium(**kwargs) -> DASS:
-    """DASS-medium: depths [2, 2, 20, 2], dims 96..768, about 49 M parameters."""
-    return DASS(**{"depths": (2, 2, 20, 2), "dims": (96, 192, 384, 768), "drop_path_rate": 0.3, **kwargs})
+def dass_small(pretrained: str | os.PathLike | None = None, **kwargs) -> DASS:
+    """DASS-small: depths [2, 2, 8, 2], dims 96..768, about 30 M parameters (``DASS_small.pth``)."""
+    return _create_dass(pretrained, **{"depths": (2, 2, 8, 2), "dims": (96, 192, 384, 768), "drop_path_rate": 0.2,
+                                       **kwargs})
 
 
 @register_model
-def dass_tiny(**kwargs) -> DASS:
-    """A CPU-sized DASS for tests and the quick profile: depths [1, 1, 2, 1], dims 32..256."""
-    return DASS(**{"depths": (1, 1, 2, 1), "dims": (32, 64, 128, 256), "drop_path_rate": 0.0, **kwargs})
+def dass_medium(pretrained: str | os.PathLike | None = None, **kwargs) -> DASS:
+    """DASS-medium: depths [2, 2, 20, 2], dims 96..768, about 49 M parameters (``DASS_medium.pth``)."""
+    return _create_dass(pretrained, **{"depths": (2, 2, 20, 2), "dims": (96, 192, 384, 768), "drop_path_rate": 0.3,
+                                       **kwargs})
+
+
+@register_model
+def dass_tiny(pretrained: str | os.PathLike | None = None, **kwargs) -> DASS:
+    """A CPU-sized DASS for tests and the quick profile: depths [1, 1, 2, 1], dims 32..256.
+
+    Nothing is released at this size; ``pretrained`` loads a checkpoint of its shape saved earlier.
+    """
+    return _create_dass(pretrained, **{"depths": (1, 1, 2, 1), "dims": (32, 64, 128, 256), "drop_path_rate": 0.0,
+                                       **kwargs})

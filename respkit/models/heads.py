@@ -18,6 +18,8 @@ and the same features can also feed a loss that wants raw vectors.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -27,12 +29,33 @@ class SpectrogramClassifier(nn.Module):
 
     Subclasses set ``in_chans``, ``num_features``, ``num_classes`` and ``head`` in ``__init__``
     and implement :meth:`forward_features`, calling :meth:`check_input` first.
+
+    The class attributes below say what a family can do, so that a recipe asks the model
+    (``respkit.models.model_class(name).accepts_mix``) instead of testing its name; they are
+    class-level because a recipe checks its configuration before it builds anything.
     """
 
     in_chans: int
     num_features: int
     num_classes: int
     head: nn.Module
+
+    accepts_mix: ClassVar[bool] = False
+    """``forward_features(x, mix=...)`` applies a Patch-Mix callable to the patch grid ``[B, H, W, D]``."""
+    supports_spectral_reg: ClassVar[bool] = False
+    """The constructor takes ``spectral_reg`` (Lung-SRAD's Gaussian smoothing inside chosen blocks)."""
+    takes_input_size: ClassVar[bool] = False
+    """The constructor takes ``n_mels`` and ``input_frames``: some parameters (positional embeddings)
+    are made for that input size, so the recipe must pass the size its features produce."""
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """``(F, T)`` the model was built for; ``None`` when any size works (convolutions, pooling, scans)."""
+        return None
+
+    def patch_grid(self, n_freq: int, n_frames: int) -> tuple[int, int]:
+        """``(H, W)`` of the patch grid that ``mix`` sees for an ``n_freq x n_frames`` input."""
+        raise TypeError(f"{type(self).__name__} has no patch grid (accepts_mix is False)")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -2,13 +2,13 @@
 
 Weights that timm already serves (ImageNet ResNet18 and DeiT) come through ``timm``; this module
 handles the files timm does not know, such as the AudioSet AST checkpoint on the Hugging Face Hub.
-Each file is described once in :data:`WEIGHTS` (URL, file name, SHA-256 when known) and lives in
-the cache folder ``$RESPKIT_WEIGHTS`` or ``~/.cache/respkit/weights``.
+Each file is described once in :data:`WEIGHTS` (URL at a fixed revision, file name, SHA-256 and size)
+and lives in :func:`respkit.files.weights_dir` (``$RESPKIT_WEIGHTS``, else ``$RESPKIT_CACHE/weights``).
 
-A download streams to ``<name>.part`` in the cache folder and is renamed into place only after
-its checksum matched, so an interrupted run never leaves a truncated file that looks complete.
-Without network access, :func:`weight_path` raises an error that says which URL to fetch by hand
-and where to put the file.
+The download is :func:`respkit.data.download.fetch`: resumed after a cut connection, checked against
+the pinned SHA-256 and size, and moved into place only once verified, so the cache never holds a
+truncated file that looks complete. Without network access, :func:`weight_path` raises an error that
+says which URL to fetch by hand and where to put the file.
 
 :func:`load_state_dict_checked` loads a state dict strictly and, when it does not fit, lists the
 offending keys (missing, unexpected, wrong shape) instead of PyTorch's first-error message.
@@ -16,16 +16,13 @@ offending keys (missing, unexpected, wrong shape) instead of PyTorch's first-err
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from respkit.files import weights_dir
 
 
 @dataclass(frozen=True)
@@ -34,43 +31,34 @@ class WeightFile:
 
     Attributes:
         filename: name in the cache folder; ``.safetensors`` or a ``torch.save`` file.
-        url: where to download it.
-        sha256: expected SHA-256 (hex), or ``None`` where no published checksum is known
-            (the computed one is then only reported, not checked).
+        url: where to download it, at a fixed revision so that its bytes cannot change.
+        sha256: expected SHA-256 (hex), or ``None`` where no verified checksum is known
+            (the computed one is then only logged, not checked).
         source: a human-readable description: what the weights are and where they come from.
+        size: expected size in bytes, or ``None`` where unknown.
     """
 
     filename: str
     url: str
     sha256: str | None
     source: str
+    size: int | None = None
 
+
+_AST_REVISION = "f826b80d28226b62986cc218e5cec390b1096902"  # the Hub repository's commit holding this file
 
 WEIGHTS: dict[str, WeightFile] = {
     "ast_audioset": WeightFile(
         filename="ast-finetuned-audioset-10-10-0.4593.safetensors",
-        url="https://huggingface.co/MIT/ast-finetuned-audioset-10-10-0.4593/resolve/main/model.safetensors",
-        sha256=None,
+        url=f"https://huggingface.co/MIT/ast-finetuned-audioset-10-10-0.4593/resolve/{_AST_REVISION}/model.safetensors",
+        sha256="ae0c1e2ad4e1381d851fa9bf298ba13ebc9c5a914cdee2dbe427a6583869924d",
         source=(
             "AST (Gong et al., Interspeech 2021) fine-tuned on AudioSet, mAP 0.4593, fstride=tstride=10, "
             "1024 frames; the Hugging Face conversion of the authors' checkpoint (BSD-3-Clause)"
         ),
+        size=346_404_948,
     ),
 }
-
-
-def cache_dir() -> Path:
-    """The weight cache folder: ``$RESPKIT_WEIGHTS`` if set, else ``~/.cache/respkit/weights``."""
-    root = os.environ.get("RESPKIT_WEIGHTS")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "respkit" / "weights"
-
-
-def sha256sum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _manual_instructions(spec: WeightFile, target: Path) -> str:
@@ -82,44 +70,28 @@ def _manual_instructions(spec: WeightFile, target: Path) -> str:
     )
 
 
-def weight_path(name: str, download: bool = True) -> Path:
+def weight_path(name: str, download: bool = True, folder: str | Path | None = None) -> Path:
     """Local path of the weight file ``name`` (a key of :data:`WEIGHTS`), downloading it if needed.
+
+    ``folder`` replaces :func:`respkit.files.weights_dir` (``python -m respkit download ast-audioset --dest``).
 
     Raises:
         KeyError: ``name`` is not a known weight file.
         FileNotFoundError: the file is not cached and ``download`` is False.
-        RuntimeError: the download failed (e.g. offline) or the checksum did not match; the
-            message says how to fetch the file by hand.
+        respkit.data.download.DownloadError (a RuntimeError): the download failed (e.g. offline) or the
+            checksum did not match; the message says how to fetch the file by hand.
     """
+    from respkit.data.download import Remote, fetch  # imported here: loading cached weights needs no network code
+
     if name not in WEIGHTS:
         raise KeyError(f"unknown weight file {name!r}; known: {', '.join(sorted(WEIGHTS))}")
     spec = WEIGHTS[name]
-    target = cache_dir() / spec.filename
-    if target.is_file():
-        return target
+    target = Path(folder or weights_dir()) / spec.filename
     if not download:
+        if target.is_file():
+            return target
         raise FileNotFoundError(f"{name} weights are not cached.\n" + _manual_instructions(spec, target))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    try:
-        with urllib.request.urlopen(spec.url, timeout=60) as response, open(part, "wb") as out:
-            shutil.copyfileobj(response, out, length=1 << 20)
-    except (urllib.error.URLError, OSError) as err:
-        part.unlink(missing_ok=True)
-        raise RuntimeError(
-            f"could not download the {name} weights ({err}).\n" + _manual_instructions(spec, target)
-        ) from err
-    digest = sha256sum(part)
-    if spec.sha256 is not None and digest != spec.sha256.lower():
-        part.unlink()
-        raise RuntimeError(
-            f"checksum mismatch for {spec.url}: expected {spec.sha256}, got {digest}; the file was "
-            "deleted. The server may be serving a different file (or an HTML error page).\n"
-            + _manual_instructions(spec, target)
-        )
-    os.replace(part, target)  # atomic on one file system: the cache never holds a partial file
-    print(f"respkit: saved {name} weights to {target} (sha256 {digest})")
-    return target
+    return fetch(Remote(spec.url, spec.sha256, spec.size), target, manual="\n" + _manual_instructions(spec, target))
 
 
 def load_weights(name: str, download: bool = True) -> dict[str, torch.Tensor]:

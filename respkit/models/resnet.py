@@ -26,7 +26,8 @@ class ResNet(SpectrogramClassifier):
         variant: timm model name, e.g. ``"resnet18"``.
         num_classes: size of the linear head; 0 for none.
         in_chans: input channels (1 for a spectrogram or MFCC, 3 for CLAR's stacked input).
-        pretrained: ``None`` (random init) or ``"imagenet"`` (timm's weights, downloaded by timm).
+        pretrained: ``None`` or any falsy value (random init) or ``"imagenet"`` (timm's weights,
+            downloaded by timm).
         width: channels of the first residual stage; the four stages have ``width·(1, 2, 4, 8)``.
             64 is the standard network (and the only width with pretrained weights).
 
@@ -42,6 +43,7 @@ class ResNet(SpectrogramClassifier):
         width: int = 64,
     ) -> None:
         super().__init__()
+        pretrained = pretrained or None
         if pretrained not in (None, "imagenet"):
             raise ValueError(f"pretrained must be None or 'imagenet', got {pretrained!r}")
         if width < 1 or (pretrained is not None and width != 64):

@@ -1,13 +1,15 @@
 """The recipe registry: each chapter's experiments, runnable by name.
 
-A recipe is a small class (or object) with
+A recipe is a subclass of :class:`respkit.recipes.base.Recipe` with
 
-* ``Config``: a dataclass type with a classmethod ``for_profile(profile) -> Config``;
+* ``Config``: a dataclass extending :class:`respkit.recipes.base.RecipeConfig` (``for_profile(profile)``);
 * ``run(config, data, seed: int, workdir: Path) -> dict[str, float]``: train and evaluate once, return
   the metrics. ``workdir`` is private to this run and seed; pass it to the trainer as its
-  ``checkpoint_dir`` so that an interrupted experiment resumes.
+  ``checkpoint_dir`` so that an interrupted experiment resumes, and save the run's
+  :class:`respkit.runs.RunArtifacts` there (:func:`respkit.recipes.common.finish` does both the
+  scoring and the saving).
 
-Register it with ``@register_recipe("name")``; a decorated class is instantiated once, with no arguments.
+Register it with ``@register_recipe("name")``; the decorated class is instantiated once, with no arguments.
 Two modules may not claim the same name; the same module registering it again replaces it.
 
 Naming convention, which keeps imports lazy: a recipe named ``"<module>"`` or ``"<module>.<variant>"``
@@ -22,7 +24,9 @@ import importlib
 import pkgutil
 from typing import Any, Callable, TypeVar
 
-T = TypeVar("T")
+from respkit.recipes.base import Recipe, RecipeConfig
+
+T = TypeVar("T", bound=type)
 
 _RECIPES: dict[str, Any] = {}
 _DEFINED_IN: dict[str, str] = {}  # recipe name -> module that registered it
@@ -33,14 +37,14 @@ def _module_of(name: str) -> str:
 
 
 def register_recipe(name: str) -> Callable[[T], T]:
-    """Decorator: register a recipe class or object under ``name``; returns it unchanged."""
+    """Decorator: register a :class:`Recipe` subclass under ``name``; returns it unchanged."""
 
     def decorator(obj: T) -> T:
-        recipe = obj() if isinstance(obj, type) else obj
-        config = getattr(recipe, "Config", None)
-        if not (callable(getattr(recipe, "run", None)) and callable(getattr(config, "for_profile", None))):
-            raise TypeError(f"recipe {name!r} needs a Config with for_profile(profile) and a run(...) method")
-        module = getattr(obj, "__module__", "")
+        if not (isinstance(obj, type) and issubclass(obj, Recipe)
+                and isinstance(getattr(obj, "Config", None), type) and issubclass(obj.Config, RecipeConfig)):
+            raise TypeError(f"recipe {name!r} must be a Recipe subclass whose Config extends RecipeConfig")
+        recipe = obj()
+        module = obj.__module__
         if module.startswith(f"{__name__}.") and module != _module_of(name):
             raise ValueError(f"recipe {name!r} must live in {_module_of(name)} (naming convention), not {module}")
         # Re-registering from the same module replaces the recipe (a notebook cell run twice, a reload).

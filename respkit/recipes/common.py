@@ -1,13 +1,23 @@
-"""What every chapter's recipes share: patient-wise data splits, loaders, and evaluation with the official score.
+"""What every recipe shares: held-out patients, loaders, and scoring every split with the official metric.
 
-Recipes differ in their models and losses, not in how they hold data out. Keeping the split, the
-subsampling of the ``quick`` profile and the scoring here means every chapter's numbers are comparable:
-the same held-out patients, the same metric code.
+Recipes differ in their models and losses, not in how they hold data out or score. Keeping the split,
+the subsampling of small profiles and the scoring here means every chapter's numbers are comparable:
+the same held-out patients (chosen by ``config.split_seed`` alone, see :mod:`respkit.recipes.base`),
+the same metric code, the same names in results files:
+
+* held-out patients of the training set: plain names (``score``, ``se``, ``sp``, ``recall/<class>``);
+* official test sets: prefixed by the split (``test_score`` for ICBHI, ``inter_score`` and
+  ``intra_score`` for SPRSound);
+* beside each score, ``floor`` (the score of always answering the normal class on the same items)
+  and ``pred_classes`` (how many classes the model predicted at all), so that a degenerate result is
+  flagged by the code (:func:`respkit.report.is_degenerate`) rather than ranked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,8 +27,12 @@ from torch.utils.data import DataLoader
 
 from respkit.data import ICBHI, SPRSound, ClassBalancedSampler, FeatureCache, Subset, patient_split
 from respkit.data.locate import cache_dir
-from respkit.metrics import icbhi_score, sprsound_score
+from respkit.metrics import icbhi_score, per_class_recall, sprsound_score
+from respkit.recipes.base import RecipeConfig
+from respkit.runs import RunArtifacts
 from respkit.train import predict
+
+SPRSOUND_TESTS = {"inter": "inter_test", "intra": "intra_test"}  # split name in results -> folder of the release
 
 
 def feature_cache() -> FeatureCache:
@@ -29,7 +43,7 @@ def feature_cache() -> FeatureCache:
 def subsample(ds: Any, max_items: int | None, seed: int = 0) -> Any:
     """At most ``max_items`` items of ``ds``, drawn per class in proportion (every class keeps at least one).
 
-    The ``quick`` profile uses this to fit a CPU budget; ``None`` returns ``ds`` unchanged.
+    Small profiles use this to fit a CPU budget; ``None`` returns ``ds`` unchanged.
     """
     if max_items is None or len(ds) <= max_items:
         return ds
@@ -43,76 +57,88 @@ def subsample(ds: Any, max_items: int | None, seed: int = 0) -> Any:
     return Subset(ds, np.sort(np.concatenate(keep)))
 
 
-def sprsound_splits(
-    data: Any,
-    task: str = "1-2",
-    *,
-    transform: nn.Module | None = None,
-    duration: float | None = 3.0,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    max_train: int | None = None,
-    max_val: int | None = None,
-) -> tuple[Subset, Subset]:
-    """SPRSound training set split by patient into ``(train, val)`` for ``task``, features cached.
+@dataclass
+class Splits:
+    """``train`` and ``val`` (held-out patients of the training set) and the official test sets present."""
 
-    The official test sets are not fully available everywhere, so tuning and reporting use held-out
-    patients of the training set; :func:`sprsound_test` serves the official test folders when present.
-    """
-    level = "event" if task.startswith("1") else "record"
-    ds = SPRSound(data.sprsound.root, split="train", level=level, task=task, duration=duration,
-                  transform=transform, cache=feature_cache() if transform is not None else None)
-    train_idx, val_idx = patient_split(ds, val_fraction=val_fraction, seed=seed)
-    return subsample(Subset(ds, train_idx), max_train, seed), subsample(Subset(ds, val_idx), max_val, seed)
+    train: Any
+    val: Any
+    tests: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.train.classes)
 
 
-def sprsound_test(data: Any, task: str, split: str, *, transform: nn.Module | None = None,
-                  duration: float | None = 3.0) -> SPRSound:
-    """An official SPRSound test set ("inter_test" or "intra_test") with the same features as training."""
-    level = "event" if task.startswith("1") else "record"
-    return SPRSound(data.sprsound.root, split=split, level=level, task=task, duration=duration,
-                    transform=transform, cache=feature_cache() if transform is not None else None)
+def splits(data: Any, config: RecipeConfig, *, transform: nn.Module | None = None,
+           duration: float | None = 3.0) -> Splits:
+    """The data of ``config.dataset`` (and ``config.task``), split by patient with ``config.split_seed``.
 
-
-def icbhi_splits(
-    data: Any,
-    *,
-    transform: nn.Module | None = None,
-    duration: float = 8.0,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    max_train: int | None = None,
-    max_test: int | None = None,
-) -> tuple[Subset, Subset, Any]:
-    """ICBHI ``(train, val, test)``: the official split, with validation patients held out of its train side.
-
-    Checkpoints are chosen on ``val`` (patients unseen in training), never on the test set. Recordings
-    without audio (the real data here has 19 of 920) are left out and listed by the dataset.
+    ``transform`` (features) is cached on disk; ``duration`` fixes each item's length in seconds
+    (``None``: natural length). SPRSound: its training set split into ``train``/``val``, plus the
+    official ``inter``/``intra`` test sets where present. ICBHI: the official train side split into
+    ``train``/``val`` (validation patients choose epochs, never the test set), plus the official ``test``.
+    Recordings without audio are left out and listed by the dataset.
     """
     cache = feature_cache() if transform is not None else None
-    common = dict(duration=duration, transform=transform, cache=cache, require_audio=False)
-    train_all = ICBHI(data.icbhi.root, split="train", **common)
-    test = ICBHI(data.icbhi.root, split="test", **common)
-    # Stratified folds need at least 1 / val_fraction patients; the 19 real recordings here have 4 on the train side.
-    stratify = len(np.unique(train_all.groups)) >= round(1 / val_fraction)
-    train_idx, val_idx = patient_split(train_all, val_fraction=val_fraction, seed=seed, stratify=stratify)
-    train, val = Subset(train_all, train_idx), Subset(train_all, val_idx)
-    return subsample(train, max_train, seed), val, subsample(test, max_test, seed)
+    seed = config.split_seed
+    if config.dataset == "sprsound":
+        level = "event" if config.task.startswith("1") else "record"
+        common = dict(level=level, task=config.task, duration=duration, transform=transform, cache=cache)
+        whole = SPRSound(data.sprsound.root, split="train", **common)
+        train_idx, val_idx = patient_split(whole, val_fraction=config.val_fraction, seed=seed)
+        tests = {}
+        for name, folder in SPRSOUND_TESTS.items():
+            try:
+                tests[name] = SPRSound(data.sprsound.root, split=folder, **common)
+            except FileNotFoundError:  # the official test sets are not everywhere; held-out patients are
+                continue
+    elif config.dataset == "icbhi":
+        common = dict(duration=duration, transform=transform, cache=cache, require_audio=False)
+        whole = ICBHI(data.icbhi.root, split="train", **common)
+        # Stratified folds need at least 1 / val_fraction patients (the 19 real recordings here have 4 in train).
+        stratify = len(np.unique(whole.groups)) >= round(1 / config.val_fraction)
+        train_idx, val_idx = patient_split(whole, val_fraction=config.val_fraction, seed=seed, stratify=stratify)
+        tests = {"test": ICBHI(data.icbhi.root, split="test", **common)}
+    else:
+        raise ValueError(f"unknown dataset {config.dataset!r}: 'sprsound' or 'icbhi'")
+    return Splits(
+        train=subsample(Subset(whole, train_idx), config.max_train, seed),
+        val=subsample(Subset(whole, val_idx), config.max_val, seed),
+        tests={name: subsample(ds, config.max_test, seed) for name, ds in tests.items()},
+    )
 
 
-def make_loader(ds: Any, batch_size: int, *, train: bool, balanced: bool = False, seed: int = 0,
-                num_workers: int = 0) -> DataLoader:
-    """A training loader (shuffled, or class-balanced with ``balanced``) or a fixed-order evaluation loader."""
-    generator = torch.Generator().manual_seed(seed)
+def make_loader(ds: Any, batch_size: int, *, train: bool, balanced: bool = False, num_workers: int = 0) -> DataLoader:
+    """A training loader (shuffled, or class-balanced with ``balanced``) or a fixed-order evaluation loader.
+
+    A training loader has no generator of its own on purpose: it draws its order from torch's global
+    generator when an epoch starts, which the trainer reseeds from ``(seed, epoch)``. A loader with its
+    own generator would carry state across epochs that no checkpoint holds, and a resumed run would
+    see other batches than an uninterrupted one.
+    """
     if not train:
         return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    sampler = ClassBalancedSampler(ds.labels, generator=generator) if balanced else None
+    sampler = ClassBalancedSampler(ds.labels) if balanced else None
     return DataLoader(ds, batch_size=batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True,
-                      generator=generator, num_workers=num_workers)
+                      num_workers=num_workers)
 
 
-def score_function(dataset: str, task: str | None = None) -> Callable[[np.ndarray, np.ndarray], dict[str, float]]:
-    """The official metric for ``dataset`` ("icbhi" or "sprsound" with its ``task``): ``f(y_true, y_pred) -> dict``."""
+def train_loader(ds: Any, config: RecipeConfig, *, balanced: bool = False) -> DataLoader:
+    """``config``'s training batches over ``ds``, in an order set by the trainer's epoch seed."""
+    return make_loader(ds, config.batch_size, train=True, balanced=balanced, num_workers=config.num_workers)
+
+
+def eval_loader(ds: Any, config: RecipeConfig) -> DataLoader:
+    """Fixed-order batches (twice the training size) for evaluation."""
+    return make_loader(ds, 2 * config.batch_size, train=False, num_workers=config.num_workers)
+
+
+Score = Callable[[np.ndarray, np.ndarray], dict[str, float]]
+
+
+def score_function(dataset: str, task: str | None = None) -> Score:
+    """The official metric for ``dataset`` ("icbhi", or "sprsound" with its ``task``): ``f(y_true, y_pred) -> dict``."""
     if dataset == "icbhi":
         return icbhi_score
     if dataset == "sprsound":
@@ -122,12 +148,52 @@ def score_function(dataset: str, task: str | None = None) -> Callable[[np.ndarra
     raise ValueError(f"unknown dataset {dataset!r}: 'icbhi' or 'sprsound'")
 
 
-def evaluator(model: nn.Module, loader: DataLoader, score: Callable[..., Mapping[str, float]],
+def evaluator(model: nn.Module, loader: DataLoader, config: RecipeConfig,
               device: torch.device | str | None = None) -> Callable[[], dict[str, float]]:
-    """A closure for ``Trainer.fit(evaluate=...)``: predict on ``loader`` and score it."""
+    """A closure for ``Trainer.fit(evaluate=...)``: predict on ``loader`` and score it with ``config``'s metric."""
+    score = score_function(config.dataset, config.task)
 
     def evaluate() -> dict[str, float]:
         result = predict(model, loader, device)
         return dict(score(result.y_true, result.y_pred))
 
     return evaluate
+
+
+def split_metrics(config: RecipeConfig, classes: list[str], y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """The official score's numbers, per-class recall, the always-normal ``floor`` and ``pred_classes``."""
+    score = score_function(config.dataset, config.task)
+    metrics = dict(score(y_true, y_pred))
+    metrics |= {f"recall/{name}": value for name, value in per_class_recall(y_true, y_pred, classes).items()}
+    metrics["floor"] = score(y_true, np.zeros_like(y_true))["score"]  # class 0 is the normal class
+    metrics["pred_classes"] = float(len(np.unique(y_pred)))
+    return metrics
+
+
+def finish(workdir: str | Path, config: RecipeConfig, artifacts: RunArtifacts) -> dict[str, float]:
+    """Score every split of ``artifacts.predictions``, save the artifacts in ``workdir``, return the run's metrics.
+
+    The held-out split ``val`` gives the plain names, every other split its prefix (``inter_score``).
+    """
+    metrics: dict[str, float] = {}
+    for split, predictions in artifacts.predictions.items():
+        artifacts.metrics[split] = split_metrics(config, artifacts.classes, predictions.y_true, predictions.y_pred)
+        prefix = "" if split == "val" else f"{split}_"
+        metrics |= {prefix + key: value for key, value in artifacts.metrics[split].items()}
+    artifacts.save(workdir)
+    return metrics
+
+
+def predict_splits(model: nn.Module, loaders: Mapping[str, DataLoader], device: Any = None) -> dict[str, Any]:
+    """``{split: Predictions}`` of ``model`` on each named loader."""
+    return {split: predict(model, loader, device) for split, loader in loaders.items()}
+
+
+def precompute(ds: Any) -> None:
+    """Compute (and cache) the features of every item in storage order, so each recording is decoded once.
+
+    Left to the first epoch, a class-balanced sampler would visit events in random order and decode a
+    whole recording for every event (the loader keeps only a few recordings in memory).
+    """
+    for i in range(len(ds)):
+        ds[i]

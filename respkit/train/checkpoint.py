@@ -4,39 +4,22 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so t
 ``torch.load(weights_only=True)``: no pickled code runs when a checkpoint is opened. That is why the
 NumPy generator state is stored as a tensor rather than as NumPy's own tuple.
 
-Writes are atomic: the file is written beside its destination and moved over it with
-:func:`os.replace`, so a crash during a save leaves the previous checkpoint intact, never half a file.
+Writes are atomic and durable (:func:`respkit.files.atomic_save`; it and :func:`~respkit.files.atomic_write`
+are re-exported here, where the trainer and ``respkit.runs`` import them): the file is written beside its
+destination, flushed to disk and moved over it with :func:`os.replace`, so a crash during a save leaves the
+previous checkpoint intact, never half a file.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it onto ``path``: all or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:  # including KeyboardInterrupt: never leave the temporary file behind
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save(obj, path)``, all or nothing."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+from respkit.files import atomic_save, atomic_write  # noqa: F401  (re-exported, see the docstring)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -51,3 +51,14 @@ def predict(model: nn.Module, loader: Iterable, device: str | torch.device | Non
             module.train(training)
     all_scores = torch.cat(scores).numpy()
     return Predictions(y_true=torch.cat(labels).numpy(), y_pred=all_scores.argmax(axis=1), scores=all_scores)
+
+
+@torch.no_grad()
+def embed(model: nn.Module, loader: Iterable) -> np.ndarray:
+    """Encoder features ``[N, D]`` (``model.forward_features``) of every item of ``loader``, in eval mode."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = [model.forward_features(x.to(device)).float().cpu() for x, _ in loader]
+    model.train(was_training)
+    return torch.cat(out).numpy()

@@ -14,6 +14,9 @@ the CPU; on CUDA only as far as its kernels are deterministic).
 Checkpoints (``checkpoint_dir/last.pt``) are written atomically after every epoch; ``fit()`` resumes
 from one when it exists and was written under the same configuration ("load the checkpoint if it
 exists, else train"), and refuses one written under a different configuration.
+
+Under ``torchrun`` the same loop trains data-parallel, one process per device, each on its slice of
+every batch; the plumbing is in :mod:`respkit.train.distributed`, and only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from tqdm.auto import tqdm
 
 from respkit import __version__
 from respkit.profiles import select_device
+from respkit.train import distributed
 from respkit.train.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from respkit.train.config import TrainConfig, config_fingerprint
 from respkit.train.schedule import warmup_cosine
@@ -163,8 +167,10 @@ class Trainer:
         progress: bool = True,
     ) -> None:
         self.config = config
-        self.device = select_device(device)
+        self.device = distributed.setup(select_device(device))  # under torchrun: joins the group, picks this rank's GPU
         self.objective = objective.to(self.device)
+        # What a training step calls: a DistributedDataParallel replica under torchrun, else the objective itself.
+        self.replica = distributed.wrap(self.objective, self.device)
         self.checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
         self.progress = progress
         self.params = [p for p in self.objective.parameters() if p.requires_grad]
@@ -192,6 +198,7 @@ class Trainer:
         cfg = self.config
         if cfg.select_metric is not None and evaluate is None:
             raise ValueError(f"select_metric={cfg.select_metric!r} needs an evaluate() function")
+        train_loader = distributed.shard_loader(train_loader)  # under torchrun: this rank's slice of each batch
         steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
         if cfg.max_steps_per_epoch is not None:
             steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
@@ -210,13 +217,14 @@ class Trainer:
         bar = tqdm(
             total=cfg.epochs * steps_per_epoch,
             initial=start_epoch * steps_per_epoch,
-            disable=not self.progress,
+            disable=not self.progress or not distributed.is_main(),
             dynamic_ncols=True,
         )
         with bar:
             for epoch in range(start_epoch, cfg.epochs):
                 bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
                 train_means = self._train_epoch(train_loader, epoch, steps_per_epoch, bar)
+                distributed.broadcast_buffers(self.objective)  # every rank evaluates rank 0's model
                 metrics = {k: float(v) for k, v in evaluate().items()} if evaluate is not None else {}
                 self._end_epoch(epoch, train_means, metrics, steps_per_epoch)
                 bar.set_postfix(loss=f"{train_means['loss']:.4g}", **{k: f"{v:.4g}" for k, v in metrics.items()})
@@ -260,7 +268,7 @@ class Trainer:
         if self.averaging is not None:
             self.averaging.remember()  # before the forward pass, which updates BatchNorm statistics
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            outputs = self.objective(batch)
+            outputs = self.replica(batch)
         loss = outputs["loss"]
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.zero_grad(set_to_none=True)
@@ -274,7 +282,7 @@ class Trainer:
             self.averaging.average()
         self.scheduler.step()
         detached = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in outputs.items()}
-        return detached, lr
+        return distributed.average(detached), lr  # under torchrun: the global batch's numbers
 
     def _end_epoch(
         self, epoch: int, train_means: dict[str, float], metrics: dict[str, float], steps_per_epoch: int
@@ -290,7 +298,7 @@ class Trainer:
                 self.history.best_epoch = epoch
                 # A copy, not a reference: the live state dict keeps changing as training goes on.
                 self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.objective.state_dict().items()}
-        if self.checkpoint_path is not None:
+        if self.checkpoint_path is not None and distributed.is_main():
             atomic_save(self._checkpoint(epoch, steps_per_epoch), self.checkpoint_path)
 
     # ----------------------------------------------------------------------------------------------
@@ -310,6 +318,7 @@ class Trainer:
             "history": self.history.to_dict(),
             "best_state": self.best_state,
             "rng": rng_state(),
+            "world_size": distributed.world_size(),
         }
 
     def _resume(self, steps_per_epoch: int) -> int:
@@ -322,6 +331,13 @@ class Trainer:
             raise ValueError(
                 f"{path} was written under a different training config ({'; '.join(changed)}); "
                 "delete it or choose another checkpoint_dir to start afresh"
+            )
+        if ckpt.get("world_size", 1) != distributed.world_size():
+            # Each rank draws its dropout and augmentations from the same generator, so N processes do not
+            # train as M would: resuming with another count would not continue the same run.
+            raise ValueError(
+                f"{path} was written by {ckpt.get('world_size', 1)} process(es), this run has "
+                f"{distributed.world_size()}: resume with the same torchrun --nproc_per_node, or delete it to start afresh"
             )
         if ckpt["steps_per_epoch"] != steps_per_epoch:
             raise ValueError(

@@ -11,7 +11,7 @@ from respkit.data.synthetic.sounds import (
     CRACKLES,
     CYCLE_KINDS,
     DEVICES,
-    GENERATOR_VERSION,
+    SIMULATOR_VERSION,
     Cycle,
     SoundEvent,
     add_noise,
@@ -26,7 +26,7 @@ from respkit.data.synthetic.sounds import (
 )
 
 __all__ = [
-    "CONTINUOUS", "CRACKLES", "CYCLE_KINDS", "DEVICES", "GENERATOR_VERSION", "MANIFEST", "Cycle", "SoundEvent",
+    "CONTINUOUS", "CRACKLES", "CYCLE_KINDS", "DEVICES", "MANIFEST", "SIMULATOR_VERSION", "Cycle", "SoundEvent",
     "add_noise", "breath_envelope", "burst", "device_filter", "heart_sounds", "record_label",
     "simulate_cycle", "simulate_recording", "tone", "vesicular", "write_icbhi", "write_sprsound",
 ]

@@ -9,7 +9,7 @@ Beside the layout each writer puts ``SIMULATED.json``: the generator version, se
 the exact ground truth of every cycle (each crackle, wheeze and heart sound with its time and pitch).
 Its presence is also what allows a later call to rewrite the folder: a writer refuses to touch a
 non-empty folder without it, so user data is never overwritten. Every file is written atomically
-(a temporary file renamed into place), and the same seed gives byte-identical output.
+(:func:`respkit.files.atomic_write`), and the same seed gives byte-identical output.
 
 Sizes are kept small on purpose (a few hundred cycles or events, ~15 MB each, a second or two to
 write): enough for a tiny model to learn on a laptop CPU, with class balances skewed like the real
@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from respkit.data.synthetic.sounds import DEVICES, GENERATOR_VERSION, Cycle, simulate_recording
+from respkit.data.synthetic import sounds
+from respkit.data.synthetic.sounds import DEVICES, Cycle, simulate_recording
+from respkit.files import atomic_write
 
 MANIFEST = "SIMULATED.json"
 
@@ -56,7 +58,7 @@ class _Writer:
         self.files: list[str] = []
         self.header = {
             "generator": "respkit.data.synthetic",
-            "version": GENERATOR_VERSION,
+            "version": sounds.SIMULATOR_VERSION,  # read at write time: the one number locate also reads
             "layout": layout,
             "seed": seed,
             "parameters": parameters,
@@ -71,10 +73,8 @@ class _Writer:
 
     @staticmethod
     def _put(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        # Not durable (an fsync costs ~10 ms a file, seconds a folder): simulated files can be written again.
+        atomic_write(path, lambda tmp: tmp.write_bytes(data), durable=False)
 
     def bytes(self, relative: str, data: bytes) -> None:
         self._put(self.root / relative, data)

@@ -30,8 +30,10 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal
 
-#: Bump when any output changes; stored in every manifest.
-GENERATOR_VERSION = 1
+#: The simulator's one version number. Bump it when any output changes: it names the folder of the default
+#: simulated datasets (:func:`respkit.data.locate.simulated_root`) and is stored in every manifest, so a
+#: bump both moves to a fresh folder and marks what was written.
+SIMULATOR_VERSION = 1
 
 #: Cycle kinds that :func:`simulate_cycle` understands, mapped to the adventitious sounds they hold.
 #: "crackle" draws fine or coarse crackles (ICBHI does not tell them apart).
