@@ -10,7 +10,7 @@ RESPKIT_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 RESPKIT_RUNS ?= $(abspath _build/runs)
 export RESPKIT_DATA RESPKIT_RUNS
 
-.PHONY: book test unit notebooks check-notebooks screenshot clean venv
+.PHONY: book test unit notebooks check-notebooks sync-notebooks screenshot clean venv
 
 venv: $(VENV)/.installed
 
@@ -37,8 +37,13 @@ notebooks: venv
 check-notebooks: venv
 	$(BIN)/python tools/check_notebooks.py book
 
+# Setup cells, Colab metadata and README's chapter table, from respkit/project.py.
+sync-notebooks: venv
+	$(BIN)/python tools/sync_notebooks.py
+
 screenshot: venv
-	$(BIN)/python tools/screenshot.py _build/html/book/ch1_listening.html _build/screenshots/ch1.png
+	$(BIN)/python tools/screenshot.py _build/html/book/ch1_listening.html _build/screenshots/ch1.png --content --offline
+	$(BIN)/python tools/screenshot.py _build/html/book/ch5_ssm.html _build/screenshots/ch5.png --offline
 
 clean:
 	rm -rf _build

@@ -1,6 +1,8 @@
-"""The command line: ``python -m respkit list``, ``python -m respkit run <recipe> ...`` and ``download``.
+"""The command line: ``python -m respkit list``, ``python -m respkit run <recipe> ...``, ``sweep`` and ``download``.
 
     python -m respkit run patchmix --profile quick --seeds 3 --set train.lr=1e-4 --out runs
+    torchrun --nproc_per_node 2 -m respkit run patchmix      # one run, data-parallel over 2 processes
+    python -m respkit sweep 'baseline.*' --seeds 5 --grid train.lr=1e-3,3e-3   # on Ray Tune (respkit.scale.cli)
     python -m respkit download icbhi|sprsound|ast-audioset [--dest DIR]
 
 ``run`` is :func:`respkit.experiments.run_experiment`: it loads an existing matching results file
@@ -16,6 +18,7 @@ import sys
 from typing import Any
 
 from respkit.profiles import PROFILES
+from respkit.scale.cli import add_sweep_parser, sweep_command
 
 
 def parse_value(text: str) -> Any:
@@ -51,10 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config field (dotted for nested configs); repeatable")
     run.add_argument("--no-reuse", dest="reuse", action="store_false", help="train even if matching results exist")
+    add_sweep_parser(commands)
     download = commands.add_parser("download", help="download a dataset or pretrained weights (resumable, verified)")
     download.add_argument("what", metavar="NAME", help="icbhi, sprsound or ast-audioset")
-    download.add_argument("--dest", default=None, help="a dataset goes to DEST/<name> (default DEST: $RESPKIT_CACHE/data), "
-                          "weights to DEST itself (default: $RESPKIT_WEIGHTS, else $RESPKIT_CACHE/weights)")
+    margins = commands.add_parser("margins", help="each results file's held-out score against the always-normal floor")
+    margins.add_argument("folder", help="a folder of results files (e.g. _build/runs)")
+    download.add_argument("--dest", default=None,
+                          help="a dataset goes to DEST/<name> (default DEST: $RESPKIT_CACHE/data), "
+                               "weights to DEST itself (default: $RESPKIT_WEIGHTS, else $RESPKIT_CACHE/weights)")
     return parser
 
 
@@ -69,9 +76,18 @@ def main(argv: list[str] | None = None) -> int:
         except (DownloadError, ValueError) as err:
             raise SystemExit(f"respkit download: {err}") from err
         return 0
+    if args.command == "sweep":
+        return sweep_command(args, command="python -m respkit " + shlex.join(argv))
+    if args.command == "margins":
+        from respkit.report import margins_table
+
+        print(margins_table(args.folder))
+        return 0
     # Imported here so that `--help` stays fast.
-    from respkit.experiments import results_table, run_experiment
+    from respkit.experiments import run_experiment
+    from respkit.report import results_table
     from respkit.recipes import get_recipe, list_recipes
+    from respkit.train import distributed
 
     if args.command == "list":
         for name in list_recipes():
@@ -88,8 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         reuse=args.reuse,
         command="python -m respkit " + shlex.join(argv),
     )
-    print(results_table([results], list(results["summary"]), scale=1.0, digits=4))
-    print(f"results: {results['path']}")
+    distributed.shutdown()  # under torchrun: every rank is done before any leaves the group
+    if distributed.is_main():
+        # The headline numbers only; every metric (per-class recall, floors, ...) is in the results file.
+        splits = [""] + sorted({key.removesuffix("score") for key in results["summary"]
+                                if key.endswith("_score") and key.count("_") == 1})
+        print(results_table([results], [f"{split}{m}" for split in splits for m in ("score", "se", "sp")
+                                         if f"{split}{m}" in results["summary"]]))
+        print(f"all metrics: {results['path']}")
     return 0
 
 

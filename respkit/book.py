@@ -1,4 +1,4 @@
-"""The setup every chapter runs first, and small display helpers for the book.
+"""The setup every chapter runs first, and the recorded results the chapters show.
 
 A chapter's first cell installs respkit where it is missing (Colab) and then calls
 :func:`setup_chapter`, which picks the run profile, seeds everything, locates the data and
@@ -27,7 +27,9 @@ from pathlib import Path
 import torch
 
 import respkit
-from respkit.data.locate import DataSource, cache_dir, resolve_data
+from respkit.data.locate import DataSource, resolve_data
+from respkit.experiments import load_results
+from respkit.files import cache_dir
 from respkit.profiles import Profile, seed_everything, select_device, select_profile
 
 #: Results files of recorded runs, shipped inside the package so that every install can render them.
@@ -37,7 +39,7 @@ ALLOW_SIMULATED_FULL_ENV = "RESPKIT_ALLOW_SIMULATED_FULL"
 #: What each download costs, said before a reader starts one.
 DOWNLOAD_SIZES = {
     "icbhi": "about 1.2 GB",
-    "sprsound": "about 0.5 GB once unpacked (the 2022 release; the archive of the whole repository is larger)",
+    "sprsound": "about 0.5 GB on disk, from a larger archive",  # GitHub's zip of the whole repository
 }
 #: Where the setup suggests keeping the data on Google Drive, so that it outlives the Colab runtime.
 DRIVE_DATA = "/content/drive/MyDrive/respkit-data"
@@ -112,7 +114,7 @@ def setup_chapter(
     """
     data = resolve_data()
     simulated = [name for name in datasets if getattr(data, name).simulated]
-    chosen, refused = choose_profile(profile, simulated, allow_simulated_full)
+    chosen, fallback = choose_profile(profile, simulated, allow_simulated_full)
     session = Session(
         chapter=chapter,
         profile=chosen,
@@ -123,9 +125,9 @@ def setup_chapter(
     )
     seed_everything(seed)
     print(session)
-    if refused:
-        print(f"profile quick, not full: {refused}")
-    if simulated and (refused or on_colab()):
+    if fallback:
+        print(f"profile quick, not full: {fallback}")
+    if simulated and (fallback or on_colab()):
         print(how_to_get_data(simulated))
     return session
 
@@ -134,7 +136,7 @@ def choose_profile(profile: str | None, simulated: Sequence[str], allow_simulate
     """The profile to run, and why ``full`` was turned down ("" when it was not).
 
     ``full`` on simulated data is hours of GPU time that teach nothing about real lungs, so it needs an
-    explicit opt-in. Picked by hardware it quietly becomes ``quick`` (with the reason returned); asked
+    explicit opt-in. Picked by hardware it falls back to ``quick`` (the reason is returned, to be said); asked
     for by name (argument or ``RESPKIT_PROFILE``) it raises :class:`SimulatedDataError`.
     """
     chosen = select_profile(profile)
@@ -154,22 +156,25 @@ def choose_profile(profile: str | None, simulated: Sequence[str], allow_simulate
 
 
 def how_to_get_data(names: Sequence[str]) -> str:
-    """For each missing dataset, the one-line download and its size; then the Google Drive alternative."""
+    """For each missing dataset, the one-line download and its size; then the same into Google Drive."""
     from respkit.data.registry import get_dataset  # the registry knows each dataset's downloader
 
-    lines = ["To use the real data, run one of these lines in a new cell, then run the setup cell again:"]
+    downloads, hints = [], []
     for name in names:
         download = get_dataset(name).download
         if download is None:
-            lines.append(f"  # {name}: {get_dataset(name).how_to_get()}")
-            continue
-        line = f"from {download.__module__} import {download.__name__}; {download.__name__}()"
-        lines.append(f"  {line:72s} # {name}, {DOWNLOAD_SIZES.get(name, 'size unknown')}")
+            hints.append(f"  # {name}: {get_dataset(name).how_to_get()}")
+        else:
+            downloads.append((name, f"from {download.__module__} import {download.__name__}", download.__name__))
+    lines = ["To use the real data, run these lines in a new cell, then run the setup cell again:", *hints]
+    for name, line, call in downloads:
+        lines.append(f"  {f'{line}; {call}()':72s} # {name}, {DOWNLOAD_SIZES.get(name, 'size unknown')}")
     lines += [
-        "The download goes to the runtime's disk and is lost with it. To keep the data, put it on Google Drive:",
+        "The download stays on this runtime's disk and goes with it. To keep it, download into Google Drive:",
         '  from google.colab import drive; drive.mount("/content/drive")',
-        f'  import os; os.environ["RESPKIT_DATA"] = "{DRIVE_DATA}"   # then download_<name>(os.environ["RESPKIT_DATA"])',
-        "A data folder holds icbhi/ICBHI_final_database/... and/or sprsound/BioCAS2022/... (README, section Data).",
+        f'  import os; os.environ["RESPKIT_DATA"] = "{DRIVE_DATA}"',
+        *(f'  {line}; {call}(os.environ["RESPKIT_DATA"])' for _, line, call in downloads),
+        "and in later sessions run only the first two lines. A data folder holds icbhi/ and sprsound/ (README, Data).",
     ]
     return "\n".join(lines)
 
@@ -179,6 +184,5 @@ def recorded_results(pattern: str = "*") -> list[dict]:
 
     They ship as package data, so a pip or Colab install renders the same tables as the published book.
     """
-    from respkit.experiments import load_results  # imported here: experiments imports the recipes
 
     return [load_results(path) for path in sorted(RECORDED_RESULTS.glob(f"{pattern}.json"))]

@@ -143,29 +143,6 @@ def load_results(path: str | Path) -> dict[str, Any]:
     return {**json.loads(Path(path).read_text()), "path": str(path)}
 
 
-def results_table(
-    results: Sequence[Mapping[str, Any]], metrics: Sequence[str], *, scale: float = 100.0, digits: int = 2
-) -> str:
-    """A Markdown table, one row per results dict: ``mean ± std`` of each metric, times ``scale`` (percent).
-
-    In a notebook: ``IPython.display.Markdown(results_table(...))``.
-    """
-    header = ["recipe", "profile", "seeds", *metrics]
-    rows = [header, ["---"] * len(header)]
-    for result in results:
-        cells = [result["recipe"], result["profile"], str(len(result["seeds"]))]
-        for metric in metrics:
-            stats = result["summary"].get(metric)
-            if stats is None:
-                cells.append("–")
-            elif stats["n"] > 1:
-                cells.append(f"{stats['mean'] * scale:.{digits}f} ± {stats['std'] * scale:.{digits}f}")
-            else:
-                cells.append(f"{stats['mean'] * scale:.{digits}f}")
-        rows.append(cells)
-    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
-
-
 def hardware() -> dict[str, Any]:
     """What the run ran on."""
     return {

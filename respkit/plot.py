@@ -200,7 +200,7 @@ def plot_scores(
 
     ``scores`` maps names to scores (see :func:`summarise` for the forms a score takes), or series
     names to such mappings, which draws grouped bars: one group per name, one colour per series
-    (e.g. ``{"this run": {...}, "paper": {...}}``). ``reference`` adds a dashed horizontal line
+    (e.g. ``{"this run": {...}, "paper": {...}}``). A score without spread (one number) gets no error bar. ``reference`` adds a dashed horizontal line
     labelled ``reference_label``, such as the score of always predicting "normal".
     """
     if kind not in ("bar", "point"):
@@ -214,6 +214,7 @@ def plot_scores(
         offset = (k - (len(series) - 1) / 2) * width
         positions = [names.index(name) + offset for name in values]
         means, stds = zip(*(summarise(score) for score in values.values())) if values else ((), ())
+        stds = [std if std > 0 else np.nan for std in stds]  # no spread known (one value): no bar, not a flat cap
         if kind == "bar":
             ax.bar(positions, means, width, yerr=stds, capsize=3, label=label)
         else:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from respkit.train.checkpoint import atomic_write
+from respkit.files import atomic_write
 from respkit.train.evaluate import Predictions
 from respkit.train.trainer import History
 

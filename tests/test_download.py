@@ -118,7 +118,7 @@ def test_checksum_mismatch_names_the_file_and_leaves_nothing(server, tmp_path):
     with pytest.raises(DownloadError, match=r"checksum mismatch for data\.bin from .*/file"):
         fetch(Remote(f"{server}/file", "0" * 64), tmp_path / "data.bin", retries=0)
     assert _names(tmp_path) == []
-    with pytest.raises(DownloadError, match=f"got {len(PAYLOAD)} bytes, expected 5; the download was deleted"):
+    with pytest.raises(DownloadError, match=f"has {len(PAYLOAD)} bytes, not the pinned 5; the download was deleted"):
         fetch(Remote(f"{server}/file", size=5), tmp_path / "data.bin", retries=0)
     assert _names(tmp_path) == []
 
@@ -225,7 +225,9 @@ def test_download_icbhi_builds_the_official_layout(server, tmp_path):
     with pytest.warns(UserWarning, match="optional table"):
         root = download_icbhi(tmp_path / "data", base_url=base_url)
     assert _files(root) == [
-        "ICBHI_Challenge_diagnosis.txt", "ICBHI_challenge_train_test.txt", "ICBHI_final_database/101_1b1_Al_sc_Meditron.txt",
+        "ICBHI_Challenge_diagnosis.txt",
+        "ICBHI_challenge_train_test.txt",
+        "ICBHI_final_database/101_1b1_Al_sc_Meditron.txt",
     ]
     _Handler.files.clear()
     with pytest.raises(DownloadError, match="HTTP 404.*To install by hand"):
@@ -259,7 +261,8 @@ def test_command_line_download(server, tmp_path, monkeypatch, capsys):
 
 def test_sources_are_pinned():
     """SPRSound comes from one commit, never a moving branch; the weights have a revision, sha256 and size."""
-    assert re.fullmatch(r"https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound/archive/[0-9a-f]{40}\.zip", dl.SPRSOUND.url)
+    archive = r"https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound/archive/[0-9a-f]{40}\.zip"
+    assert re.fullmatch(archive, dl.SPRSOUND.url)
     for spec in WEIGHTS.values():
         assert "/resolve/main/" not in spec.url
         assert re.fullmatch(r"[0-9a-f]{64}", spec.sha256) and spec.size > 0

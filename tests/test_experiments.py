@@ -16,28 +16,30 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import respkit.experiments as experiments
 from respkit.__main__ import main, parse_value
-from respkit.experiments import load_results, results_table, run_experiment
+from respkit.experiments import load_results, run_experiment
+from respkit.report import degenerate, results_table
 from respkit.recipes import get_recipe, list_recipes, register_recipe
+from respkit.recipes.base import Recipe, RecipeConfig
 from respkit.train import Supervised, TrainConfig, Trainer
 
 PROVENANCE_KEYS = {
     "recipe", "command", "config", "profile", "data", "hardware", "seeds", "metrics_per_seed", "summary",
-    "git_commit", "started", "finished", "wall_seconds", "respkit_version",
+    "git_commit", "git_dirty", "git_source", "started", "finished", "wall_seconds", "respkit_version",
 }
 
 
 @dataclass(frozen=True)
-class ToyConfig:
-    items: int = 16
+class ToyConfig(RecipeConfig):
+    items: int = 64
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, lr=1e-2, amp=False, log_every=2))
 
     @classmethod
-    def for_profile(cls, profile: str) -> ToyConfig:
-        return cls(items=16 if profile == "quick" else 64)
+    def quick(cls) -> ToyConfig:
+        return cls(items=16)
 
 
 @register_recipe("toy")
-class Toy:
+class Toy(Recipe):
     """A tiny supervised MLP, for the tests."""
 
     Config = ToyConfig
@@ -112,25 +114,39 @@ def test_overrides_change_the_file_name(tmp_path):
 
 def test_results_table():
     rows = [
-        {"recipe": "a", "profile": "full", "seeds": [0, 1], "summary": {"score": {"mean": 0.6, "std": 0.0125, "n": 2}}},
-        {"recipe": "b", "profile": "quick", "seeds": [0], "summary": {"score": {"mean": 0.5, "std": 0.0, "n": 1}}},
+        {"recipe": "a", "profile": "full", "seeds": [0, 1], "summary": {"score": {"mean": 0.6, "std": 0.0125, "n": 2}},
+         "metrics_per_seed": [{"score": 0.6125, "floor": 0.25}, {"score": 0.5875, "floor": 0.25}]},
+        {"recipe": "b", "profile": "quick", "seeds": [0], "summary": {"score": {"mean": 0.5, "std": 0.0, "n": 1}},
+         "metrics_per_seed": [{"score": 0.5, "floor": 0.5}]},
     ]
     table = results_table(rows, ["score", "se"]).splitlines()
-    assert table[0] == "| recipe | profile | seeds | score | se |"
-    assert table[2] == "| a | full | 2 | 60.00 ± 1.25 | – |"
-    assert table[3] == "| b | quick | 1 | 50.00 | – |"
+    assert table[0] == "| recipe | profile | seeds | score | se | flag |"
+    assert table[2] == "| a | full | 2 | 60.00 ± 1.25 | – |  |"
+    assert table[3] == "| b | quick | 1 | 50.00 | – | **at or below always-normal** |"  # ICBHI's floor is 0.5
+
+
+@pytest.mark.parametrize("metrics, reason", [
+    ({"score": 0.7, "floor": 0.25, "pred_classes": 1.0}, "predicts one class"),
+    ({"score": 0.4, "sp": 0.0, "se": 0.8}, "never predicts normal"),
+    ({"score": 0.4, "sp": 0.8, "se": 0.0}, "never predicts abnormal"),
+    ({"score": 0.25, "floor": 0.25}, "at or below always-normal"),
+    ({"score": 0.26, "floor": 0.25, "pred_classes": 2.0, "se": 0.1, "sp": 0.9}, None),
+])
+def test_degenerate_results_are_named(metrics, reason):
+    assert degenerate({"metrics_per_seed": [{"score": 0.9, "floor": 0.25}, metrics]}) == reason
+    assert degenerate({"metrics_per_seed": [{f"inter_{k}": v for k, v in metrics.items()}]}, "inter_") == reason
 
 
 def test_registry():
     assert "toy" in list_recipes() and isinstance(get_recipe("toy"), Toy)
     with pytest.raises(KeyError, match="unknown recipe 'nope'.*toy"):
         get_recipe("nope")
-    with pytest.raises(TypeError, match="needs a Config"):
+    with pytest.raises(TypeError, match="must be a Recipe subclass"):
         register_recipe("broken")(SimpleNamespace(run=lambda *a: {}))
-    misplaced = type("Misplaced", (), {"Config": ToyConfig, "run": Toy.run, "__module__": "respkit.recipes.foo"})
+    misplaced = type("Misplaced", (Recipe,), {"Config": ToyConfig, "run": Toy.run, "__module__": "respkit.recipes.foo"})
     with pytest.raises(ValueError, match="must live in respkit.recipes.bar"):
         register_recipe("bar.variant")(misplaced)
-    elsewhere = type("Elsewhere", (), {"Config": ToyConfig, "run": Toy.run, "__module__": "another.module"})
+    elsewhere = type("Elsewhere", (Recipe,), {"Config": ToyConfig, "run": Toy.run, "__module__": "another.module"})
     with pytest.raises(ValueError, match="registered twice"):
         register_recipe("toy")(elsewhere)
 

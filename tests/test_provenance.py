@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from respkit import __version__
-from respkit.experiments import load_results, results_table
+from respkit.book import RECORDED_RESULTS
+from respkit.experiments import load_results
+from respkit.report import results_table
 from respkit.provenance import COMMIT_VARIABLE, DIRTY_VARIABLE, provenance
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -75,7 +77,7 @@ def test_a_checkout_wins_over_the_environment(checkout, monkeypatch):
 
 
 def test_results_written_before_provenance_still_load(tmp_path):
-    # The shape of the committed results/*.json: "git_commit": null, no git_dirty or git_source.
+    # The shape of the committed respkit/results/*.json: "git_commit": null, no git_dirty or git_source.
     old = {"recipe": "toy", "profile": "full", "config": {}, "seeds": [0], "metrics_per_seed": [{"score": 0.5}],
            "summary": {"score": {"mean": 0.5, "std": 0.0, "n": 1}}, "git_commit": None, "respkit_version": "0.1.0"}
     (tmp_path / "toy-full-00000000.json").write_text(json.dumps(old))
@@ -85,7 +87,8 @@ def test_results_written_before_provenance_still_load(tmp_path):
 
 
 def test_committed_results_files_still_load():
-    files = sorted((Path(__file__).parents[1] / "results").glob("*.json"))
+    files = sorted(RECORDED_RESULTS.glob("*.json"))
+    assert files, f"no results files under {RECORDED_RESULTS}"
     for path in files:
         loaded = load_results(path)
         assert "git_commit" in loaded and results_table([loaded], ["score"]).count("\n") == 2

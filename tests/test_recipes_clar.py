@@ -16,8 +16,12 @@ from respkit.experiments import run_experiment
 from respkit.features import LogMel
 from respkit.losses import NTXent
 from respkit.models import create_model
+from respkit.data.streams import Streams
 from respkit.recipes import clar, common
+from respkit.runs import RunArtifacts
+from respkit.stats import paired_difference, patient_bootstrap
 from respkit.train import TrainConfig
+from respkit.train.clar import CLARNetwork, CLARObjective, standardize
 
 TINY = {
     "duration": 1.0,
@@ -31,17 +35,17 @@ TINY = {
 }
 
 
-def tiny_network(num_classes: int = 2) -> clar.CLARNetwork:
+def tiny_network(num_classes: int = 2) -> CLARNetwork:
     torch.manual_seed(0)
     encoder = create_model("cnn_small", num_classes=0, widths=(4, 4, 8, 8))
-    return clar.CLARNetwork(LogMel(8000, n_fft=256, hop_length=64, n_mels=16), encoder, num_classes, projection_dim=8)
+    return CLARNetwork(LogMel(8000, n_fft=256, hop_length=64, n_mels=16), encoder, num_classes, projection_dim=8)
 
 
 def test_objective_terms_match_their_definitions():
     """With an identity augmentation each term is CE of the logits / NT-Xent of the projections, and the
     joint loss is CE + weight · NT-Xent; an NT-Xent by hand (a loop over anchors) agrees."""
     network = tiny_network().eval()  # eval: BatchNorm on running statistics, so separate passes agree
-    objective = clar.CLARObjective(network, Compose(), temperature=0.5, contrastive_weight=0.3)
+    objective = CLARObjective(network, Compose(), temperature=0.5, contrastive_weight=0.3)
     torch.manual_seed(1)
     x_lab, y = 0.1 * torch.randn(4, 1, 4000), torch.tensor([0, 1, 1, 0])
     x_all = 0.1 * torch.randn(5, 1, 4000)
@@ -81,10 +85,10 @@ def test_ntxent_prefers_agreeing_views():
 
 def test_standardize_is_per_item_and_channel():
     x = torch.randn(3, 2, 5, 7) * torch.tensor([1.0, 40.0])[None, :, None, None] + 5
-    out = clar.standardize(x)
+    out = standardize(x)
     assert torch.allclose(out.mean(dim=(-2, -1)), torch.zeros(3, 2), atol=1e-5)
     assert torch.allclose(out.std(dim=(-2, -1), correction=0), torch.ones(3, 2), atol=1e-3)
-    assert torch.allclose(clar.standardize(x[:1]), out[:1])  # independent of the rest of the batch
+    assert torch.allclose(standardize(x[:1]), out[:1])  # independent of the rest of the batch
 
 
 def test_label_fraction_keeps_classes_in_proportion():
@@ -108,11 +112,13 @@ def test_label_fraction_keeps_classes_in_proportion():
 
 def test_streams_give_balanced_labelled_and_label_free_unlabelled_batches():
     waves, labels = torch.randn(40, 1, 10), torch.tensor([0] * 36 + [1] * 4)
-    streams = clar.Streams(
-        labelled=clar.labelled_loader(waves, labels, batch_size=8, steps=5, seed=0),
-        unlabelled=clar.unlabelled_loader(waves, batch_size=8, seed=0),
-    )
+    events = clar.Events(train=None, waves={"train": waves}, labels={"train": labels}, groups={})
+    streams = Streams(**clar.streams(events, np.arange(40), batch_size=8))
+    torch.manual_seed(0)
     batches = list(streams)
+    torch.manual_seed(0)  # the order comes from torch's global generator, which the trainer reseeds per epoch
+    again = list(streams)
+    assert all(torch.equal(a["unlabelled"], b["unlabelled"]) for a, b in zip(batches, again))
     assert len(streams) == len(batches) == 5
     drawn = torch.cat([b["labelled"][1] for b in batches])
     assert 0.3 < drawn.float().mean() < 0.7  # balanced, although 1 event in 10 is of class 1
@@ -128,12 +134,13 @@ def test_recipe_runs_on_the_simulator(simulated, tmp_path, recipe):
     assert set(metrics) >= {"score", "se", "sp", "labelled_events"}
     assert 0.0 <= metrics["score"] <= 1.0
     assert metrics["score"] == pytest.approx((metrics["se"] + metrics["sp"]) / 4 + metrics["hs"] / 2)
-    artifacts = clar.load_artifacts(results)
+    artifacts = RunArtifacts.of(results)
     histories = artifacts.histories
     # The saved held-out predictions are those of the reported weights (the last epoch's).
-    again = common.score_function("sprsound", "1-1")(artifacts.predictions.y_true, artifacts.predictions.y_pred)
+    held_out = artifacts.predictions["val"]
+    again = common.score_function("sprsound", "1-1")(held_out.y_true, held_out.y_pred)
     assert again["score"] == pytest.approx(metrics["score"])
-    assert len(artifacts.groups) == len(artifacts.predictions.y_true)
+    assert len(artifacts.groups["val"]) == len(held_out.y_true)
     steps = 48 // 8
     for stage, history in histories.items():
         epochs = TINY["finetune" if stage == "finetune" else "train"].epochs
@@ -150,10 +157,12 @@ def test_recipe_runs_on_the_simulator(simulated, tmp_path, recipe):
 
 def test_held_out_patients_are_unseen_in_training(simulated):
     config = clar.CLARConfig.for_profile("quick")
-    events = clar.load_events(config, simulated, seed=0)
-    assert not set(events.train.groups) & set(events.val_groups)
-    assert events.train_waves.shape[1:] == events.val_waves.shape[1:] == (1, round(config.duration * 8000))
-    assert torch.equal(events.train_labels, torch.as_tensor(events.train.labels))
+    events = clar.load_events(config, simulated)
+    assert not set(events.train.groups) & set(events.groups["val"])
+    assert events.waves["train"].shape[1:] == events.waves["val"].shape[1:] == (1, round(config.duration * 8000))
+    assert torch.equal(events.labels["train"], torch.as_tensor(events.train.labels))
+    # The held-out patients depend on split_seed only, not on anything the runs vary.
+    assert events is clar.load_events(config.replace(label_fraction=0.1, temperature=0.2), simulated)
 
 
 def test_pretraining_is_shared_across_label_fractions(simulated, tmp_path):
@@ -174,13 +183,15 @@ def test_patient_bootstrap_resamples_patients_and_pairs_predictions():
     y_true = np.array([0, 1, 1, 0, 0, 1, 0, 1])  # every patient has both classes: SE and SP always defined
     groups = np.array(["a", "a", "b", "b", "c", "c", "d", "d"])
     score = common.score_function("sprsound", "1-1")
-    draws = clar.patient_bootstrap(y_true, {"right": y_true, "wrong": 1 - y_true, "same": y_true.copy()},
+    draws = patient_bootstrap(y_true, {"right": y_true, "wrong": 1 - y_true, "same": y_true.copy()},
                                    groups, score, n=50)
     assert np.all(draws["right"] == 1.0) and np.all(draws["wrong"] == 0.0)
     assert np.array_equal(draws["right"], draws["same"])
     # A prediction right on patient "a" only: its score varies with how often "a" is drawn.
     only_a = np.where(groups == "a", y_true, 1 - y_true)
-    assert np.std(clar.patient_bootstrap(y_true, {"x": only_a}, groups, score, n=50)["x"]) > 0
+    assert np.std(patient_bootstrap(y_true, {"x": only_a}, groups, score, n=50)["x"]) > 0
+    diff = paired_difference(draws["right"], draws["wrong"])
+    assert diff == {"mean": 1.0, "low": 1.0, "high": 1.0, "p_better": 1.0}
 
 
 def test_network_shapes_and_classifier_on_the_projection():

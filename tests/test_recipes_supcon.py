@@ -15,8 +15,11 @@ from respkit.inference import record_label_from_windows
 from respkit.losses import SupCon
 from respkit.mix import MixUp
 from respkit.models import ProjectionHead, create_model
-from respkit.recipes import supcon
+from respkit.data.clips import Clips, random_clip
+from respkit.recipes import common, supcon
+from respkit.runs import RunArtifacts
 from respkit.train import TrainConfig, Trainer
+from respkit.train.supcon import LinearProbe, SupConObjective
 
 STEPS = TrainConfig(epochs=1, lr=0.05, optimizer="sgd", amp=False, log_every=1, max_steps_per_epoch=2)
 TINY = {
@@ -40,7 +43,7 @@ def test_random_clip_keeps_a_short_item_whole_at_a_uniform_offset():
     x = torch.arange(1.0, 4.0).view(1, 1, 3)  # [1, F=1, T=3], no zeros inside
     offsets = []
     for _ in range(400):
-        clip = supcon.random_clip(x, 7)
+        clip = random_clip(x, 7)
         row = clip[0, 0]
         start = int(row.nonzero()[0])
         assert clip.shape == (1, 1, 7) and row[start:start + 3].tolist() == [1, 2, 3] and row.sum() == 6
@@ -54,7 +57,7 @@ def test_random_clip_crops_a_long_item_to_a_contiguous_window():
     x = torch.arange(20.0).view(1, 1, 20)
     starts = set()
     for _ in range(300):
-        row = supcon.random_clip(x, 5)[0, 0]
+        row = random_clip(x, 5)[0, 0]
         assert row.tolist() == list(range(int(row[0]), int(row[0]) + 5))
         starts.add(int(row[0]))
     assert starts == set(range(16))
@@ -76,12 +79,12 @@ class _Items(torch.utils.data.Dataset):
 
 def test_clips_are_deterministic_for_evaluation_and_random_for_training():
     items = _Items([5, 12, 30])
-    evaluation = supcon.Clips(items, 10, train=False)
+    evaluation = Clips(items, 10, train=False)
     for i in range(3):
         a, b = evaluation[i][0], evaluation[i][0]
         torch.testing.assert_close(a, b, rtol=0, atol=0)
         torch.testing.assert_close(a, fix_length(items[i][0], 10, crop="centre", pad="zero"), rtol=0, atol=0)
-    views = supcon.Clips(items, 10, train=True, n_views=2)
+    views = Clips(items, 10, train=True, n_views=2)
     torch.manual_seed(0)
     x, label = views[2]
     assert x.shape == (2, 1, 4, 10) and label == 0 and not torch.equal(x[0], x[1])
@@ -92,7 +95,7 @@ def test_supcon_objective_is_supcon_of_each_views_normalised_projection():
     torch.manual_seed(0)
     model = create_model("resnet18", num_classes=2, width=4).eval()
     projector = ProjectionHead(model.num_features, model.num_features, 8)
-    objective = supcon.SupConObjective(model, projector, temperature=0.1).eval()
+    objective = SupConObjective(model, projector, temperature=0.1).eval()
     views, y = torch.randn(6, 2, 1, 16, 20), torch.tensor([0, 1, 0, 1, 1, 0])
     # By hand: encode every view on its own, in a loop.
     z = torch.stack([
@@ -106,7 +109,7 @@ def test_supcon_objective_is_supcon_of_each_views_normalised_projection():
 def test_linear_probe_trains_only_the_head_and_keeps_the_encoder_in_eval_mode():
     torch.manual_seed(0)
     model = create_model("resnet18", num_classes=3, width=4)
-    probe = supcon.LinearProbe(model, MixUp(1.0))
+    probe = LinearProbe(model, MixUp(1.0))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = torch.randn(16, 1, 16, 20), torch.randint(0, 3, (16,))
     loader = [(x[:8], y[:8]), (x[8:], y[8:])]
@@ -143,45 +146,39 @@ def test_recipes_run_share_the_encoder_and_save_their_predictions(simulated, tmp
     for name, result in results.items():
         summary = {k: v["mean"] for k, v in result["summary"].items()}
         assert {"score", "se", "sp", "recall/Normal", "inter_score", "intra_score"} <= set(summary), name
-        assert all(0.0 <= v <= 1.0 for v in summary.values())
-        art = supcon.load_artifacts(result)
-        assert art["classes"] == ["Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle",
-                                  "Wheeze+Crackle"]
+        art = RunArtifacts.of(result)
+        assert art.classes == ["Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle",
+                               "Wheeze+Crackle"]
         # The saved predictions are the ones the score was computed from.
-        rescored = supcon.scores("1-2", art["classes"], art["val_true"], art["val_pred"])
+        held_out = art.predictions["val"]
+        rescored = common.score_function("sprsound", "1-2")(held_out.y_true, held_out.y_pred)
         assert rescored["score"] == pytest.approx(summary["score"])
-        assert art["val_embeddings"].shape == (len(art["val_true"]), 32)  # 8 · width
+        assert art.embeddings["val"].shape == (len(held_out.y_true), 32)  # 8 · width
     # supcon.mixup found supcon.supcon's finished encoder instead of training another one.
     assert len(list((tmp_path / "work" / "supcon-encoders").iterdir())) == 1
-    pre = [supcon.load_artifacts(results[n])["pretrain"] for n in ("supcon.supcon", "supcon.mixup")]
-    assert pre[0]["step_loss"] == pre[1]["step_loss"] and len(pre[0]["step_loss"]) == 2
+    pre = [RunArtifacts.of(results[n]).histories["pretrain"] for n in ("supcon.supcon", "supcon.mixup")]
+    assert pre[0].step_loss == pre[1].step_loss and len(pre[0].step_loss) == 2
     # Held-out patients: the same for every recipe, and none of them in training.
-    trues = [supcon.load_artifacts(r)["val_true"] for r in results.values()]
+    trues = [RunArtifacts.of(r).predictions["val"].y_true for r in results.values()]
     assert all(np.array_equal(trues[0], t) for t in trues[1:])
-    mixup_history = supcon.load_artifacts(results["supcon.mixup"])["finetune"]["train"]
-    assert "lam" in mixup_history[0] and "lam" not in supcon.load_artifacts(results["supcon.supcon"])["finetune"]["train"][0]
+    mixup_history = RunArtifacts.of(results["supcon.mixup"]).histories["finetune"].train
+    assert "lam" in mixup_history[0] and "lam" not in RunArtifacts.of(results["supcon.supcon"]).histories["finetune"].train[0]
 
 
 def test_windows_recipe_applies_the_rule_to_the_same_held_out_records(simulated, tmp_path):
     windows = _run("supcon.windows", simulated, tmp_path, task="2-1")
     direct = _run("supcon.resnet", simulated, tmp_path, task="2-1")
-    art, direct_art = supcon.load_artifacts(windows), supcon.load_artifacts(direct)
-    assert np.array_equal(art["val_true"], direct_art["val_true"])
-    assert art["classes"] == ["Normal", "Adventitious", "Poor Quality"]
+    art, direct_art = RunArtifacts.of(windows), RunArtifacts.of(direct)
+    assert np.array_equal(art.predictions["val"].y_true, direct_art.predictions["val"].y_true)
+    assert art.classes == ["Normal", "Adventitious", "Poor Quality"]
     to_task = {"Normal": "Normal", "CAS": "Adventitious", "DAS": "Adventitious", "CAS & DAS": "Adventitious",
                "Poor Quality": "Poor Quality"}
-    decided = art["windows"]["val"]
-    assert len(decided) == len(art["val_true"])
-    for record, pred in zip(decided, art["val_pred"]):
-        assert record["pred"] == art["classes"][pred] == to_task[record_label_from_windows(record["windows"])]
+    decided = art.info["windows"]["val"]
+    assert len(decided) == len(art.predictions["val"].y_true)
+    for record, pred in zip(decided, art.predictions["val"].y_pred):
+        assert record["pred"] == art.classes[pred] == to_task[record_label_from_windows(record["windows"])]
         assert len(record["windows"]) >= 1
     assert {"score", "inter_score", "intra_score"} <= set(windows["summary"])
-
-
-def test_load_artifacts_names_the_missing_folder(tmp_path):
-    fake = {"path": str(tmp_path / "supcon.mixup-full-0.json"), "seeds": [0]}
-    with pytest.raises(FileNotFoundError, match="supcon.mixup-full-0"):
-        supcon.load_artifacts(fake)
 
 
 def test_profiles():
@@ -189,6 +186,6 @@ def test_profiles():
     assert (full.n_mfcc, full.n_fft, full.hop_length, full.width, full.batch_size) == (64, 512, 128, 64, 32)
     assert (full.temperature, full.embedding_dim, full.mixup_alpha) == (0.1, 128, 1.0)
     assert (full.pretrain.epochs, full.pretrain.lr, full.pretrain.momentum, full.pretrain.weight_decay) == (50, 1e-3, 0.9, 1e-4)
-    assert (full.finetune.epochs, full.finetune.lr, full.max_train) == (20, 1e-3, None)
+    assert (full.finetune.epochs, full.finetune.lr, full.max_train, full.pretrain.min_lr_ratio) == (20, 1e-3, None, 1.0)
     assert supcon.SupConConfig.for_profile("full").mixup_alpha is None
-    assert quick.max_train is not None and quick.pretrain.max_steps_per_epoch is not None
+    assert quick.max_train is not None and quick.split_seed == full.split_seed

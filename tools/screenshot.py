@@ -78,15 +78,18 @@ def serve(root: Path) -> Iterator[str]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: object) -> None:  # the base class names it `format`
         pass
 
 
+def find_browser() -> str | None:
+    """Chromium or Google Chrome (GitHub's runners have the latter), or None."""
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+    return next((path for name in names if (path := shutil.which(name))), None)
+
+
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        if path := shutil.which(name):
-            return path
-    sys.exit("chromium not found: apt-get install chromium (or install Google Chrome)")
+    return find_browser() or sys.exit("chromium not found: apt-get install chromium (or install Google Chrome)")
 
 
 def run_browser(url: str, args: list[str], offline: bool = False) -> str:

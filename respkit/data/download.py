@@ -39,6 +39,7 @@ import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
@@ -50,7 +51,7 @@ import urllib3
 from tqdm.auto import tqdm
 
 from respkit.data.registry import DATASETS
-from respkit.files import data_dir, sha256sum
+from respkit.files import atomic_write, data_dir, sha256sum
 
 _CHUNK = 1 << 20
 
@@ -98,11 +99,15 @@ class ResumingDownloader:
     def __call__(self, url: str, output_file: str, pooch_: object) -> None:
         if urlparse(url).scheme == "file":
             shutil.copyfile(url2pathname(urlparse(url).path), self.part)
-            expected = None
+            announced = self.part.stat().st_size
         else:
-            expected = self._receive(url)
+            announced = self._receive(url)
         got = self.part.stat().st_size
-        expected = self.size if self.size is not None else expected
+        if None not in (self.size, announced) and announced != self.size:
+            self.part.unlink()
+            raise DownloadError(f"{url}: the file served has {announced} bytes, not the pinned {self.size}; "
+                                "the download was deleted")
+        expected = self.size if self.size is not None else announced
         if expected is not None and got < expected:
             # A network failure, reported the way pooch's retry loop expects one; the .part is kept.
             raise requests.exceptions.ConnectionError(f"connection closed after {got} of {expected} bytes")
@@ -117,21 +122,23 @@ class ResumingDownloader:
         # identity: the bytes counted, resumed and hashed must be the file's, not a gzip of it.
         headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
         with requests.get(url, headers=headers, stream=True, timeout=self.timeout, verify=self.verify_tls) as response:
-            if response.status_code == 416 and offset:
+            status, content_range = response.status_code, response.headers.get("Content-Range", "")
+            if status == 416 and offset:
                 # Nothing lies past our offset: the .part is complete if the file has exactly that size
                 # (Content-Range: bytes */size); otherwise it is not this file's, and we start over.
-                if response.headers.get("Content-Range") == f"bytes */{offset}":
+                if content_range == f"bytes */{offset}":
                     return offset
                 self.part.unlink()
                 return self._receive(url)
-            if 400 <= response.status_code < 500:  # the request is wrong, not the network: no retry helps
-                raise DownloadError(f"{url}: HTTP {response.status_code} {response.reason}")
+            if 400 <= status < 500:  # the request is wrong, not the network: no retry helps
+                raise DownloadError(f"{url}: HTTP {status} {response.reason}")
             response.raise_for_status()  # 5xx: pooch retries
-            content_range = response.headers.get("Content-Range", "")
-            if response.status_code == 206 and content_range.startswith(f"bytes {offset}-"):
+            if status == 206 and content_range.startswith(f"bytes {offset}-"):
                 mode, total = "ab", content_range.rsplit("/", 1)[-1]
-            else:  # the server sent the whole file: start over
+            elif status == 200:  # the whole file (a server without Range support): start over
                 mode, offset, total = "wb", 0, response.headers.get("Content-Length")
+            else:
+                raise DownloadError(f"{url}: unexpected HTTP {status} ({content_range!r}) asking from byte {offset}")
             total = int(total) if total and total.isdigit() else None
             with open(self.part, mode) as out, tqdm(
                 total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
@@ -162,11 +169,12 @@ def fetch(
 
     A file already at ``dest`` is kept when it matches the pinned sha256 (or when none is pinned), and
     downloaded again when it does not. ``retries`` more attempts follow a network failure, each resuming
-    where the last stopped. ``manual`` is appended to error messages: how to get the file by hand.
+    where the last stopped, or a checksum mismatch (pooch's rule: the transfer may have been corrupted),
+    each starting over. ``manual`` is appended to error messages: how to get the file by hand.
     """
     dest = Path(dest).absolute()
     part = dest.with_name(dest.name + ".part")
-    registry = pooch.create(
+    store = pooch.create(
         path=dest.parent,
         base_url="",
         registry={dest.name: f"sha256:{remote.sha256}" if remote.sha256 else None},
@@ -176,7 +184,7 @@ def fetch(
     fresh = not dest.exists()
     downloader = ResumingDownloader(part, remote.size, verify_tls=verify_tls, timeout=timeout)
     try:
-        path = Path(registry.fetch(dest.name, downloader=downloader))
+        path = Path(store.fetch(dest.name, downloader=downloader))
     except DownloadError as err:
         raise DownloadError(f"{err}. {manual}".strip()) from err
     except ValueError as err:  # pooch's hash check, which has deleted the download
@@ -185,7 +193,9 @@ def fetch(
         kept = f" {part} keeps the bytes received; run again to resume." if part.exists() else ""
         raise DownloadError(f"could not download {remote.url} ({err}).{kept} {manual}".strip()) from err
     if fresh and remote.sha256 is None:
-        pooch.get_logger().info("%s has no pinned hash; it has sha256 %s and %d bytes", dest.name, sha256sum(path), path.stat().st_size)
+        pooch.get_logger().info(
+            "%s has no pinned hash; it has sha256 %s and %d bytes", dest.name, sha256sum(path), path.stat().st_size
+        )
     return path
 
 
@@ -193,8 +203,8 @@ def extract_zip(archive: str | Path, dest: str | Path, rename: Callable[[str], s
     """Extract ``archive`` under ``dest``; returns how many files were written.
 
     ``rename`` maps a member name to its path under ``dest``, or to None to leave it out. Files that
-    already exist are kept as they are (never overwritten); each new file is written to a temporary name
-    and moved into place, so an interrupted extraction leaves no half files. Members that would land
+    already exist are kept as they are (never overwritten); each new file is written atomically
+    (:func:`respkit.files.atomic_write`), so an interrupted extraction leaves no half files. Members that would land
     outside ``dest`` are refused; a damaged or truncated archive raises :class:`DownloadError`.
     """
     archive, dest = Path(archive), Path(dest).resolve()
@@ -210,19 +220,17 @@ def extract_zip(archive: str | Path, dest: str | Path, rename: Callable[[str], s
                     raise DownloadError(f"{archive}: member {info.filename!r} would be written outside {dest}")
                 if target.exists():
                     continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(target.name + ".part")
-                try:
-                    with zf.open(info) as src, open(tmp, "wb") as out:
-                        shutil.copyfileobj(src, out, _CHUNK)  # checks each member's CRC as it reads
-                except BaseException:
-                    tmp.unlink(missing_ok=True)
-                    raise
-                os.replace(tmp, target)
+                # Not durable (no fsync, ~10 ms a file): until the folder is complete, the archive can redo it.
+                atomic_write(target, partial(_copy_member, zf, info), durable=False)
                 written += 1
     except (zipfile.BadZipFile, zlib.error, EOFError) as err:
         raise DownloadError(f"{archive}: not a valid zip archive, damaged or truncated ({err})") from err
     return written
+
+
+def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> None:
+    with zf.open(info) as src, open(path, "wb") as out:
+        shutil.copyfileobj(src, out, _CHUNK)  # zipfile checks the member's CRC as it reads
 
 
 def download_icbhi(

@@ -307,6 +307,12 @@ def _read_annotation(path: Path) -> list[tuple[float, float, bool, bool]]:
     return cycles
 
 
+def official_splits(root: str | Path, task: str | None = None, **kwargs) -> tuple[ICBHI, dict[str, ICBHI]]:
+    """The official train side and ``{"test": test side}``; cycles of recordings without audio are left out."""
+    kwargs.setdefault("require_audio", False)
+    return ICBHI(root, split="train", **kwargs), {"test": ICBHI(root, split="test", **kwargs)}
+
+
 # Registered: resolve_data() finds (or simulates) ICBHI, and score_function() scores it.
 register_dataset(DatasetSpec("icbhi", marker=DATABASE, loader=ICBHI, metric=icbhi_scorer,
-                             simulate=write_icbhi, download=download_icbhi))
+                             simulate=write_icbhi, download=download_icbhi, splits=official_splits))

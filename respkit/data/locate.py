@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from respkit.data.registry import DATASETS, DatasetSpec
-# cache_dir is re-exported: book.py and recipes/common.py import it from here.
-from respkit.files import cache_dir, data_dir, simulator_dir  # noqa: F401
+from respkit.files import data_dir, simulator_dir
 
 Origin = Literal["RESPKIT_DATA", "cache", "simulator"]
 
@@ -100,7 +99,8 @@ def simulated_root(seed: int = 0) -> Path:
     The version is the simulator's one number, ``SIMULATOR_VERSION``, also stored in every manifest: bumping
     it moves to a new folder, so an old simulated folder is never reused.
     """
-    from respkit.data.synthetic import sounds  # read at call time (the simulator loads only when needed)
+    # Imported here, as the simulator is only needed without real data; its version is read at call time.
+    from respkit.data.synthetic import sounds
 
     return simulator_dir() / f"v{sounds.SIMULATOR_VERSION}-seed{seed}"
 

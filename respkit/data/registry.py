@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,8 @@ class DatasetSpec:
             ``root``; ``None`` when there is no simulator (a missing dataset is then left out).
         download: ``download(dest)`` fetches the official release into ``dest/<name>``; ``None`` when it
             must be obtained by hand.
+        splits: ``splits(root, task, **loader_kwargs) -> (training set, {name: official test set})``, the
+            test sets present under ``root`` (recipes hold patients out of the training set themselves).
     """
 
     name: str
@@ -43,6 +46,7 @@ class DatasetSpec:
     metric: Callable[[str | None], Score]
     simulate: Callable[..., Path] | None = None
     download: Callable[..., Path] | None = None
+    splits: Callable[..., tuple[Any, dict[str, Any]]] | None = None
 
     def how_to_get(self) -> str:
         """What to tell a user who has no copy of this dataset."""

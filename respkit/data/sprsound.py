@@ -268,6 +268,21 @@ def _read_json(path: Path) -> tuple[str, list[tuple[float, float, str]]]:
     return record_label, sorted(events)
 
 
+def official_splits(root: str | Path, task: str, **kwargs) -> tuple[SPRSound, dict[str, SPRSound]]:
+    """The training set of ``task`` and the official test sets present (``"inter"``, ``"intra"``).
+
+    The complete test sets are not everywhere (``../shared/data`` holds slices); a missing one is left out.
+    """
+    level = TASKS[task][0]
+    tests = {}
+    for name in ("inter", "intra"):
+        try:
+            tests[name] = SPRSound(root, split=f"{name}_test", level=level, task=task, **kwargs)
+        except FileNotFoundError:
+            continue
+    return SPRSound(root, split="train", level=level, task=task, **kwargs), tests
+
+
 # Registered: resolve_data() finds (or simulates) SPRSound, and score_function() scores it.
 register_dataset(DatasetSpec("sprsound", marker="BioCAS2022", loader=SPRSound, metric=sprsound_scorer,
-                             simulate=write_sprsound, download=download_sprsound))
+                             simulate=write_sprsound, download=download_sprsound, splits=official_splits))

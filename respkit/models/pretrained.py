@@ -81,7 +81,7 @@ def weight_path(name: str, download: bool = True, folder: str | Path | None = No
         respkit.data.download.DownloadError (a RuntimeError): the download failed (e.g. offline) or the
             checksum did not match; the message says how to fetch the file by hand.
     """
-    from respkit.data.download import Remote, fetch  # imported here: loading cached weights needs no network code
+    from respkit.data.download import Remote, fetch  # imported here: models need the data package for this only
 
     if name not in WEIGHTS:
         raise KeyError(f"unknown weight file {name!r}; known: {', '.join(sorted(WEIGHTS))}")

@@ -28,7 +28,6 @@ settings, so runs that differ only in those share it: it is kept once per seed i
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -160,22 +159,26 @@ class Events:
         return list(self.train.classes)
 
 
-@functools.lru_cache(maxsize=2)
-def _load_events(data: Any, config: RecipeConfig, duration: float, sample_rate: int) -> Events:
-    data_splits = common.splits(data, config, duration=duration)
-    waves, labels, groups = {}, {}, {}
-    for name, ds in {"train": data_splits.train, "val": data_splits.val, **data_splits.tests}.items():
-        stacked = torch.stack([ds[i][0] for i in range(len(ds))])  # [N, 1, L] at 8 kHz
-        waves[name] = AF.resample(stacked, SPRSOUND_RATE, sample_rate) if sample_rate != SPRSOUND_RATE else stacked
-        labels[name] = torch.as_tensor(ds.labels, dtype=torch.long)
-        groups[name] = np.asarray(ds.groups)
-    return Events(data_splits.train, waves, labels, groups)
+_EVENTS: dict[str, Events] = {}  # decoded events of the last split, by everything that defines them
 
 
 def load_events(config: CLARConfig, data: Any) -> Events:
     """The events of ``config``'s splits, decoded once per process (runs share them; do not modify)."""
-    split_fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(RecipeConfig)}
-    return _load_events(data, RecipeConfig(**split_fields), config.duration, config.sample_rate)
+    split = RecipeConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(RecipeConfig)})
+    key = config_hash({"split": dataclasses.asdict(split), "data": data.describe(),
+                       "duration": config.duration, "sample_rate": config.sample_rate})
+    if key not in _EVENTS:
+        _EVENTS.clear()  # one split at a time: a whole training set of waveforms is large
+        data_splits = common.splits(data, split, duration=config.duration)
+        waves, labels, groups = {}, {}, {}
+        for name, ds in {"train": data_splits.train, "val": data_splits.val, **data_splits.tests}.items():
+            stacked = torch.stack([ds[i][0] for i in range(len(ds))])  # [N, 1, L] at 8 kHz
+            rate = config.sample_rate
+            waves[name] = AF.resample(stacked, SPRSOUND_RATE, rate) if rate != SPRSOUND_RATE else stacked
+            labels[name] = torch.as_tensor(ds.labels, dtype=torch.long)
+            groups[name] = np.asarray(ds.groups)
+        _EVENTS[key] = Events(data_splits.train, waves, labels, groups)
+    return _EVENTS[key]
 
 
 def labelled_indices(train: Any, fraction: float, seed: int) -> np.ndarray:

@@ -25,19 +25,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from respkit.data import ICBHI, SPRSound, ClassBalancedSampler, FeatureCache, Subset, patient_split
-from respkit.data.locate import cache_dir
-from respkit.metrics import icbhi_score, per_class_recall, sprsound_score
+from respkit.data import ClassBalancedSampler, FeatureCache, Subset, patient_split
+from respkit.data.registry import get_dataset, score_function
+from respkit.files import features_dir
+from respkit.metrics import per_class_recall
 from respkit.recipes.base import RecipeConfig
 from respkit.runs import RunArtifacts
 from respkit.train import predict
 
-SPRSOUND_TESTS = {"inter": "inter_test", "intra": "intra_test"}  # split name in results -> folder of the release
-
-
 def feature_cache() -> FeatureCache:
     """The on-disk feature cache shared by every chapter (``$RESPKIT_CACHE/features``)."""
-    return FeatureCache(cache_dir() / "features")
+    return FeatureCache(features_dir())
 
 
 def subsample(ds: Any, max_items: int | None, seed: int = 0) -> Any:
@@ -71,42 +69,32 @@ class Splits:
 
 
 def splits(data: Any, config: RecipeConfig, *, transform: nn.Module | None = None,
-           duration: float | None = 3.0) -> Splits:
+           duration: float | None = 3.0, precompute: bool = False) -> Splits:
     """The data of ``config.dataset`` (and ``config.task``), split by patient with ``config.split_seed``.
 
     ``transform`` (features) is cached on disk; ``duration`` fixes each item's length in seconds
-    (``None``: natural length). SPRSound: its training set split into ``train``/``val``, plus the
-    official ``inter``/``intra`` test sets where present. ICBHI: the official train side split into
-    ``train``/``val`` (validation patients choose epochs, never the test set), plus the official ``test``.
-    Recordings without audio are left out and listed by the dataset.
+    (``None``: natural length). The training set (ICBHI: its official train side) is split into
+    ``train``/``val``; validation patients may choose epochs, never the test sets. The official test sets
+    present come from the dataset's registration (SPRSound ``inter``/``intra``, ICBHI ``test``).
+    ``precompute`` fills the feature cache of every split now (:func:`fill_feature_cache`).
     """
+    spec = get_dataset(config.dataset)
     cache = feature_cache() if transform is not None else None
+    whole, tests = spec.splits(getattr(data, config.dataset).root, config.task, duration=duration,
+                               transform=transform, cache=cache)
     seed = config.split_seed
-    if config.dataset == "sprsound":
-        level = "event" if config.task.startswith("1") else "record"
-        common = dict(level=level, task=config.task, duration=duration, transform=transform, cache=cache)
-        whole = SPRSound(data.sprsound.root, split="train", **common)
-        train_idx, val_idx = patient_split(whole, val_fraction=config.val_fraction, seed=seed)
-        tests = {}
-        for name, folder in SPRSOUND_TESTS.items():
-            try:
-                tests[name] = SPRSound(data.sprsound.root, split=folder, **common)
-            except FileNotFoundError:  # the official test sets are not everywhere; held-out patients are
-                continue
-    elif config.dataset == "icbhi":
-        common = dict(duration=duration, transform=transform, cache=cache, require_audio=False)
-        whole = ICBHI(data.icbhi.root, split="train", **common)
-        # Stratified folds need at least 1 / val_fraction patients (the 19 real recordings here have 4 in train).
-        stratify = len(np.unique(whole.groups)) >= round(1 / config.val_fraction)
-        train_idx, val_idx = patient_split(whole, val_fraction=config.val_fraction, seed=seed, stratify=stratify)
-        tests = {"test": ICBHI(data.icbhi.root, split="test", **common)}
-    else:
-        raise ValueError(f"unknown dataset {config.dataset!r}: 'sprsound' or 'icbhi'")
-    return Splits(
+    # Stratified folds need at least 1 / val_fraction patients (the 19 real ICBHI recordings have 4 in train).
+    stratify = len(np.unique(whole.groups)) >= round(1 / config.val_fraction)
+    train_idx, val_idx = patient_split(whole, val_fraction=config.val_fraction, seed=seed, stratify=stratify)
+    result = Splits(
         train=subsample(Subset(whole, train_idx), config.max_train, seed),
         val=subsample(Subset(whole, val_idx), config.max_val, seed),
         tests={name: subsample(ds, config.max_test, seed) for name, ds in tests.items()},
     )
+    if precompute and transform is not None:
+        for ds in (result.train, result.val, *result.tests.values()):
+            fill_feature_cache(ds)
+    return result
 
 
 def make_loader(ds: Any, batch_size: int, *, train: bool, balanced: bool = False, num_workers: int = 0) -> DataLoader:
@@ -132,20 +120,6 @@ def train_loader(ds: Any, config: RecipeConfig, *, balanced: bool = False) -> Da
 def eval_loader(ds: Any, config: RecipeConfig) -> DataLoader:
     """Fixed-order batches (twice the training size) for evaluation."""
     return make_loader(ds, 2 * config.batch_size, train=False, num_workers=config.num_workers)
-
-
-Score = Callable[[np.ndarray, np.ndarray], dict[str, float]]
-
-
-def score_function(dataset: str, task: str | None = None) -> Score:
-    """The official metric for ``dataset`` ("icbhi", or "sprsound" with its ``task``): ``f(y_true, y_pred) -> dict``."""
-    if dataset == "icbhi":
-        return icbhi_score
-    if dataset == "sprsound":
-        if task is None:
-            raise ValueError("the SPRSound score depends on the task: pass task='1-1', '1-2', '2-1' or '2-2'")
-        return lambda y_true, y_pred: sprsound_score(y_true, y_pred, task)
-    raise ValueError(f"unknown dataset {dataset!r}: 'icbhi' or 'sprsound'")
 
 
 def evaluator(model: nn.Module, loader: DataLoader, config: RecipeConfig,
@@ -189,7 +163,7 @@ def predict_splits(model: nn.Module, loaders: Mapping[str, DataLoader], device: 
     return {split: predict(model, loader, device) for split, loader in loaders.items()}
 
 
-def precompute(ds: Any) -> None:
+def fill_feature_cache(ds: Any) -> None:
     """Compute (and cache) the features of every item in storage order, so each recording is decoded once.
 
     Left to the first epoch, a class-balanced sampler would visit events in random order and decode a

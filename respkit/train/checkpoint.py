@@ -1,11 +1,10 @@
-"""Checkpoint files: atomic writes, safe loading, and the random-number-generator states.
+"""Checkpoint files: safe loading and the random-number-generator states.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so that it loads with
 ``torch.load(weights_only=True)``: no pickled code runs when a checkpoint is opened. That is why the
 NumPy generator state is stored as a tensor rather than as NumPy's own tuple.
 
-Writes are atomic and durable (:func:`respkit.files.atomic_save`; it and :func:`~respkit.files.atomic_write`
-are re-exported here, where the trainer and ``respkit.runs`` import them): the file is written beside its
+The trainer writes them with :func:`respkit.files.atomic_save`: the file is written beside its
 destination, flushed to disk and moved over it with :func:`os.replace`, so a crash during a save leaves the
 previous checkpoint intact, never half a file.
 """
@@ -18,8 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from respkit.files import atomic_save, atomic_write  # noqa: F401  (re-exported, see the docstring)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 from respkit import __version__
 from respkit.profiles import select_device
 from respkit.train import distributed
-from respkit.train.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from respkit.files import atomic_save
+from respkit.train.checkpoint import load_checkpoint, rng_state, set_rng_state
 from respkit.train.config import TrainConfig, config_fingerprint
 from respkit.train.schedule import warmup_cosine
 

@@ -1,0 +1,100 @@
+"""Reading results files: tables with degenerate results flagged, and each run's margin over the trivial floor.
+
+A number in a table invites comparison, so a result that learned nothing must say so where it is shown.
+:func:`degenerate` reads a results dict and names the problem when one seed of the run
+
+* predicted a single class (``pred_classes == 1``),
+* never predicted the normal class, or never an abnormal one (specificity or sensitivity 0), or
+* scored at or below its ``floor``, the score of always answering the normal class on the same items
+  (0.25 for the SPRSound score, 0.5 for the ICBHI score; :func:`respkit.recipes.common.split_metrics`).
+
+:func:`results_table` writes that reason into the row, and :func:`margins` lists, for every run, its
+score against the floor: ``python -m respkit margins <results folder>`` prints it for a whole build.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def degenerate(result: Mapping[str, Any], prefix: str = "") -> str | None:
+    """Why the run's ``prefix`` split (``""``: held-out patients, ``"inter_"``, ``"test_"``...) is degenerate, or ``None``."""
+    for metrics in result.get("metrics_per_seed", []):
+        if metrics.get(f"{prefix}pred_classes") == 1:
+            return "predicts one class"
+        if metrics.get(f"{prefix}sp") == 0:
+            return "never predicts normal"
+        if metrics.get(f"{prefix}se") == 0:
+            return "never predicts abnormal"
+        floor = metrics.get(f"{prefix}floor")
+        if floor is not None and metrics.get(f"{prefix}score", np.inf) <= floor:
+            return "at or below always-normal"
+    return None
+
+
+def results_table(results: Sequence[Mapping[str, Any]], metrics: Sequence[str], *, scale: float = 100.0,
+                  digits: int = 2, label: str = "recipe") -> str:
+    """A Markdown table, one row per results dict: ``mean ± std`` of each metric, times ``scale`` (percent).
+
+    ``label`` is the results key that names a row. A column ``flag`` is added when any row is
+    degenerate (:func:`degenerate`, read on the split of the first metric's prefix).
+    In a notebook: ``IPython.display.Markdown(results_table(...))``.
+    """
+    prefix = metrics[0][: metrics[0].index("_") + 1] if metrics and "_" in metrics[0] else ""
+    flags = [degenerate(result, prefix) for result in results]
+    header = [label, "profile", "seeds", *metrics] + (["flag"] if any(flags) else [])
+    rows = [header, ["---"] * len(header)]
+    for result, flag in zip(results, flags):
+        cells = [str(result[label]), result["profile"], str(len(result["seeds"]))]
+        for metric in metrics:
+            stats = result["summary"].get(metric)
+            if stats is None:
+                cells.append("–")
+            elif stats["n"] > 1:
+                cells.append(f"{stats['mean'] * scale:.{digits}f} ± {stats['std'] * scale:.{digits}f}")
+            else:
+                cells.append(f"{stats['mean'] * scale:.{digits}f}")
+        rows.append(cells + ([f"**{flag}**" if flag else ""] if any(flags) else []))
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def margins(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """For every run: dataset, real or simulated, seeds, held-out score mean ± std, floor and margin (score points).
+
+    The margin is ``100 · (mean score − mean floor)``; runs without a stored floor (files written before
+    floors were recorded) get ``None``.
+    """
+    rows = []
+    for result in results:
+        config, summary = result["config"], result["summary"]
+        dataset = config.get("dataset", "sprsound")
+        source = result.get("data", {}).get(dataset, {})
+        floor = summary.get("floor", {}).get("mean")
+        score = summary["score"]
+        rows.append({
+            "recipe": result["recipe"], "profile": result["profile"], "dataset": dataset,
+            "task": config.get("task"), "data": "simulated" if source.get("simulated") else "real",
+            "seeds": len(result["seeds"]),
+            "score": score["mean"], "std": score["std"], "floor": floor,
+            "margin": None if floor is None else 100 * (score["mean"] - floor),
+            "flag": degenerate(result),
+        })
+    return rows
+
+
+def margins_table(folder: str | Path) -> str:
+    """:func:`margins` of every results file in ``folder``, as text (the ``margins`` command)."""
+    results = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+    lines = [f"{'recipe':26s} {'profile':7s} {'dataset':8s} {'task':4s} {'data':9s} seeds  score (±std)   floor  margin  flag"]
+    for row in margins(results):
+        floor = "   –  " if row["floor"] is None else f"{100 * row['floor']:6.1f}"
+        margin = "    – " if row["margin"] is None else f"{row['margin']:+6.1f}"
+        lines.append(f"{row['recipe']:26s} {row['profile']:7s} {row['dataset']:8s} {str(row['task'] or '-'):4s} "
+                     f"{row['data']:9s} {row['seeds']:5d}  {100 * row['score']:5.1f} ± {100 * row['std']:4.1f}  "
+                     f"{floor} {margin}  {row['flag'] or ''}")
+    return "\n".join(lines)
