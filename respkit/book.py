@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -65,6 +66,26 @@ class Session:
         """Print how long the chapter took on this machine (the last line of every chapter)."""
         minutes, seconds = divmod(time.perf_counter() - self.started, 60)
         print(f"{self.chapter}: {int(minutes)} min {seconds:.0f} s on {platform_summary(self.device)}, profile {self.profile}")
+
+    #: Seeds of each chapter's headline comparison: enough for a mean ± std in every profile.
+    seeds = (0, 1, 2)
+
+    def caveat(self, datasets: Sequence[str] = ("sprsound",)) -> Any:
+        """A warning box to show above results read on simulated data or trained in the small ``quick`` profile."""
+        simulated = [name for name in datasets if getattr(self.data, name).simulated]
+        lines = []
+        if simulated:
+            lines.append(f"These results come from **simulated** {' and '.join(simulated)} data (respkit's simulator), "
+                         "not from recordings: they show that the method runs and what it does on sounds "
+                         "whose difficulty is known, not how it does on patients.")
+        if self.profile == "quick":
+            lines.append("The **quick** profile trains small models for minutes on a CPU: compare methods "
+                         "with each other, not with the papers' numbers.")
+        if not lines:
+            return None
+        from IPython.display import Markdown  # a notebook's, not the library's, dependency
+
+        return Markdown(":::{admonition} Read these numbers with care\n:class: warning\n" + " ".join(lines) + "\n:::")
 
     def __str__(self) -> str:
         return (

@@ -32,6 +32,7 @@ from respkit.profiles import seed_everything, select_profile
 from respkit.provenance import provenance
 from respkit.recipes import get_recipe
 from respkit.runs import work_folder
+from respkit.train import distributed
 from respkit.train.config import config_hash
 
 # Where the data lies on disk says nothing about what it is: ignored when deciding whether to reuse.
@@ -122,8 +123,9 @@ def run_experiment(
         "wall_seconds": round(time.perf_counter() - clock, 3),
     }
     text = json.dumps(results, indent=2) + "\n"
-    atomic_write(free, lambda tmp: tmp.write_text(text))
-    print(f"wrote results to {free}")
+    if distributed.is_main():  # under torchrun every rank computed the same metrics; one writes them
+        atomic_write(free, lambda tmp: tmp.write_text(text))
+        print(f"wrote results to {free}")
     return {**results, "path": str(free)}
 
 

@@ -51,9 +51,11 @@ CHAPTERS = (
     Chapter(
         "book/ch4_ast.ipynb",
         "Chapter 4: The Audio Spectrogram Transformer and Patch-Mix contrastive learning",
-        ("icbhi",),
+        ("icbhi", "sprsound"),
     ),
-    Chapter("book/ch5_ssm.ipynb", "Chapter 5: State-space models, spectral analysis and Lung-SRAD", ("icbhi",)),
+    Chapter("book/ch5_ssm.ipynb", "Chapter 5: State-space models, spectral analysis and Lung-SRAD",
+            ("icbhi", "sprsound")),
+    Chapter("book/appendix_scale.ipynb", "Appendix: Running at scale", ("sprsound",)),
 )
 
 

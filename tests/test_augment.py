@@ -337,3 +337,18 @@ def test_trim_or_pad_end_keeps_the_start():
     assert trim_or_pad_end(x, 3).tolist() == [[1, 2, 3]]
     assert trim_or_pad_end(x, 7).tolist() == [[1, 2, 3, 4, 5, 0, 0]]
     assert torch.equal(trim_or_pad_end(x, 5), x)
+
+
+@pytest.mark.parametrize("shape", FADE_SHAPES)
+def test_fade_equals_torchaudio_fade_item_by_item(shape):
+    """The batched envelope is torchaudio's Fade with each item's drawn lengths (the reference implementation)."""
+    import torchaudio.transforms as AT
+
+    from respkit.augment.random import randint
+
+    x = torch.randn(6, 1, 1000)
+    out = Fade(max_fraction=0.5, shapes=(shape,))(x, generator=gen(3))
+    draws = gen(3)
+    fade_in, fade_out = randint(0, 500, 6, generator=draws), randint(0, 500, 6, generator=draws)
+    expected = torch.stack([AT.Fade(int(fade_in[i]), int(fade_out[i]), shape)(x[i]) for i in range(6)])
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)

@@ -1,5 +1,5 @@
 """Chapter 4's recipes: the paper's protocol in ``full``, no download in ``quick``, losses computed by hand,
-and each recipe run end to end on a small simulated ICBHI."""
+and each recipe run end to end on the simulator with tiny settings."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ import torch
 import torch.nn.functional as F
 
 from respkit.augment import SpecAugment
-from respkit.data.locate import DataSource, DatasetLocation
-from respkit.data.synthetic import write_icbhi
 from respkit.experiments import run_experiment
+from respkit.features import fbank_frames
 from respkit.mix import PatchMix
 from respkit.models import ast as ast_module
 from respkit.models import create_model
 from respkit.models.ast import grid_size
-from respkit.recipes import get_recipe
-from respkit.recipes import patchmix
-from respkit.recipes.patchmix import Config, build_objective, fbank_frames, load_artifacts
+from respkit.recipes import get_recipe, patchmix
+from respkit.recipes.patchmix import PatchMixConfig, build_model
+from respkit.runs import RunArtifacts
 from respkit.train import PatchMixCE, PatchMixCL
 
 
@@ -35,34 +34,42 @@ def no_network(monkeypatch):
     monkeypatch.setattr(ast_module, "load_pretrained", refuse)
 
 
-def test_full_profile_is_the_papers_protocol():
-    config = Config.for_profile("full")
-    assert (config.model, config.pretrained, config.duration) == ("ast_base", "audioset", 8.0)
-    assert (config.freq_mask, config.time_mask, config.mix_mode, config.mix_alpha) == (48, 160, "random", 1.0)
-    assert (config.temperature, config.cl_weight, config.projector_dim, config.batch_size) == (0.06, 1.0, 768, 8)
-    assert config.selection == "val" and config.max_train is None
-    train = config.train
-    assert (train.epochs, train.lr, train.optimizer, train.weight_decay) == (50, 5e-5, "adam", 1e-6)
-    assert (train.min_lr_ratio, train.weight_averaging, train.warmup_epochs, train.amp) == (1e-3, 0.5, 0.0, True)
-    assert train.select_metric == "score"
-    # 8 s at 16 kHz: 798 frames, a 12 x 79 patch grid.
-    assert fbank_frames(8.0) == 798 and (grid_size(128), grid_size(798)) == (12, 79)
-
-
-def test_quick_profile_needs_no_weights_and_builds_offline():
-    config = Config.for_profile("quick")
-    assert config.pretrained is None and config.model == "ast_tiny"
+def test_full_profile_is_the_papers_protocol_on_icbhi():
     for method in patchmix.METHODS:
-        objective = build_objective(config, method)  # would fail through no_network if it loaded weights
-        assert objective.model.input_frames == fbank_frames(config.duration)
+        config = get_recipe(f"patchmix.{method}").Config.for_profile("full")
+        assert config.method == method and (config.dataset, config.task) == ("icbhi", None)
+        assert (config.model, config.pretrained, config.duration, config.sample_rate) == ("ast_base", "audioset", 8.0, 16000)
+        assert (config.n_mels, config.frame_shift_ms, config.standardize) == (128, 10.0, False)
+        assert (config.freq_mask, config.time_mask, config.mix_mode, config.mix_alpha) == (48, 160, "random", 1.0)
+        assert (config.temperature, config.cl_weight, config.projector_dim, config.batch_size) == (0.06, 1.0, 768, 8)
+        assert config.selection == "val" and config.max_train is None and not config.balanced
+        train = config.train
+        assert (train.epochs, train.lr, train.optimizer, train.weight_decay) == (50, 5e-5, "adam", 1e-6)
+        assert (train.min_lr_ratio, train.weight_averaging, train.warmup_epochs, train.amp) == (1e-3, 0.5, 0.0, True)
+        assert train.select_metric == "score"
+    # 8 s at 16 kHz: 798 frames, a 12 x 79 patch grid.
+    assert config.frames == fbank_frames(8.0) == 798 and (grid_size(128), grid_size(798)) == (12, 79)
+
+
+def test_quick_profile_learns_on_sprsound_events_without_weights():
+    config = PatchMixConfig.for_profile("quick")
+    assert (config.dataset, config.task, config.pretrained, config.balanced) == ("sprsound", "1-1", None, True)
+    assert config.frames == 1 + (16000 - 200) // 160  # 2 s at 8 kHz, 25 ms windows every 20 ms
+    model = build_model(config, num_classes=2)  # would fail through no_network if it loaded weights
+    assert (model.embed_dim, model.depth, model.input_size) == (64, 2, (32, config.frames))
+    for method in patchmix.METHODS:
+        objective = get_recipe(f"patchmix.{method}").Config.for_profile("quick").objective(model)
+        assert isinstance(objective, PatchMixCE if method == "mix_ce" else PatchMixCL)
 
 
 def test_full_recipe_loads_audioset_weights_on_their_grid(monkeypatch):
     calls = []
     monkeypatch.setattr(ast_module, "load_pretrained", lambda model, source, deit: calls.append((source, model)))
-    objective = build_objective(Config.for_profile("full"), "cl")
-    (source, model), = calls
-    assert source == "audioset" and model is objective.model
+    config = PatchMixConfig.for_profile("full")
+    model = build_model(config, 4, config.pretrained)
+    objective = config.objective(model)
+    (source, loaded), = calls
+    assert source == "audioset" and loaded is model is objective.model
     assert model.pos_grid == (12, 101)  # AudioSet's positions (1024 frames), cut to 12 x 79 at forward time
     (name, contrastive), = objective.contrastive.items()
     assert name == "patch" and objective.mixers["patch"].mode == "random" and objective.weights == {"patch": 1.0}
@@ -70,16 +77,16 @@ def test_full_recipe_loads_audioset_weights_on_their_grid(monkeypatch):
 
 
 def test_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="selection"):
-        Config(selection="best")
-    with pytest.raises(ValueError, match="duration"):
-        Config(duration=0.1)
+    with pytest.raises(ValueError, match="method"):
+        PatchMixConfig(method="mixup")
+    with pytest.raises(ValueError, match="fewer than one patch"):
+        PatchMixConfig(duration=0.1)
+    with pytest.raises(ValueError, match="accept_mix"):
+        PatchMixConfig(model="cnn_small")
     with pytest.raises(ValueError, match="profile"):
-        Config.for_profile("huge")
+        PatchMixConfig.for_profile("huge")
     with pytest.raises(ValueError, match="weights must name the mixers"):
         PatchMixCL(create_model("ast_tiny", n_mels=32, input_frames=40), {"patch": PatchMix()}, {"time": 1.0})
-    with pytest.raises(ValueError, match="method"):
-        build_objective(Config.for_profile("quick"), "mixup")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,11 +102,9 @@ def tiny_batch():
 
 
 def make_objective(model, method):
-    augment = SpecAugment(freq_width=8, time_width=10)
-    if method == "mix_ce":
-        return PatchMixCE(model, PatchMix("random"), augment)
-    mixers = {"patch": PatchMix("random")} if method == "cl" else {}
-    return PatchMixCL(model, mixers, {name: 0.7 for name in mixers}, augment, temperature=0.1, projector_dim=16)
+    config = PatchMixConfig(method=method, freq_mask=8, time_mask=10, temperature=0.1, projector_dim=16,
+                            cl_weight=0.7)
+    return config.objective(model)
 
 
 def mix_by_hand(model, x, seed):
@@ -158,66 +163,71 @@ def test_contrastive_objective_is_ce_plus_weighted_patch_mix_loss(tiny_batch):
 
 
 # --------------------------------------------------------------------------------------------------
-# The recipes end to end on a small simulated ICBHI.
+# The recipes end to end on the simulator, with tiny settings.
 
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory):
-    """A small simulated ICBHI (about 40 cycles) and a feature cache shared by this module's runs."""
-    folder = tmp_path_factory.mktemp("sim")
-    root = write_icbhi(folder / "icbhi", n_patients=8, seed=1, cycles_per_recording=(2, 4))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RESPKIT_CACHE", str(folder / "cache"))
-        yield DataSource(icbhi=DatasetLocation("icbhi", root, "simulator"),
-                         sprsound=DatasetLocation("sprsound", folder / "sprsound", "simulator"))
+TINY = {"duration": 1.0, "model_kwargs": {"embed_dim": 16, "depth": 1, "num_heads": 2}, "batch_size": 8,
+        "epoch_items": 16, "max_train": 48, "max_val": 24, "max_test": 16, "train.epochs": 2}
 
 
-TINY = {"duration": 1.0, "time_mask": 20, "batch_size": 4, "max_train": 16,
-        "train.epochs": 2, "train.max_steps_per_epoch": 2}
-
-
-def recomputed_scores(y_true, y_pred):
-    """ICBHI Sp / Se / Score by their definitions (REFERENCES.md)."""
-    normal, abnormal = y_true == 0, y_true != 0
-    sp = np.mean(y_pred[normal] == 0)
-    se = np.mean(y_pred[abnormal] == y_true[abnormal])
-    return sp, se, (sp + se) / 2
+def official_score(y_true, y_pred):
+    """SPRSound task 1-1 by its definition (REFERENCES.md): Se, Sp, their mean and harmonic mean."""
+    sp, se = np.mean(y_pred[y_true == 0] == 0), np.mean(y_pred[y_true == 1] == 1)
+    harmonic = 2 * se * sp / (se + sp) if se + sp else 0.0
+    return sp, se, ((se + sp) / 2 + harmonic) / 2
 
 
 @pytest.mark.parametrize("method", patchmix.METHODS)
-def test_recipe_runs_and_reports_the_official_score_of_its_predictions(simulated, tmp_path, method):
-    name = f"patchmix.{method}"
-    assert get_recipe(name).method == method
-    results = run_experiment(name, profile="quick", data=simulated, out_dir=tmp_path / "runs", overrides=TINY)
-    metrics = results["metrics_per_seed"][0]
-    predictions, history = load_artifacts(results)
-    y_true, y_pred = predictions["y_true"], predictions["y_pred"]
-    assert len(y_true) > 0 and predictions["scores"].shape == (len(y_true), 4)
-    assert np.array_equal(y_pred, predictions["scores"].argmax(axis=1))
-    sp, se, score = recomputed_scores(y_true, y_pred)
-    assert (metrics["sp"], metrics["se"], metrics["score"]) == pytest.approx((sp, se, score))
-    # The kept epoch is the best on validation, and that is the score it reports.
-    val_scores = history.metric("score")
-    assert len(val_scores) == 2 and metrics["best_epoch"] == int(np.argmax(val_scores))
-    assert metrics["selection_score"] == pytest.approx(max(val_scores))
-    assert len(history.step_loss) == 4 and all(np.isfinite(history.step_loss))
+def test_recipe_reports_the_official_score_of_its_predictions(simulated, tmp_path, method):
+    results = run_experiment(f"patchmix.{method}", profile="quick", data=simulated, out_dir=tmp_path, overrides=TINY)
+    metrics, artifacts = results["metrics_per_seed"][0], RunArtifacts.of(results)
+    assert set(artifacts.predictions) == {"val", "inter", "intra"}
+    for split, prefix in [("val", ""), ("inter", "inter_")]:
+        p = artifacts.predictions[split]
+        assert len(p.y_true) > 0 and p.scores.shape == (len(p.y_true), 2)
+        assert np.array_equal(p.y_pred, p.scores.argmax(axis=1))
+        sp, se, score = official_score(p.y_true, p.y_pred)
+        assert (metrics[f"{prefix}sp"], metrics[f"{prefix}se"], metrics[f"{prefix}score"]) == pytest.approx((sp, se, score))
+        assert metrics[f"{prefix}floor"] == pytest.approx(0.25)  # always normal: Sp 1, Se 0
+    history = artifacts.history
+    assert metrics["best_epoch"] == 1 and history.best_epoch is None  # quick keeps the last epoch
+    assert history.eval[-1]["score"] == pytest.approx(metrics["score"])
+    assert len(history.step_loss) == 4 and all(np.isfinite(history.step_loss))  # 2 epochs of 16 items / 8
     lam = {"mix_ce": "lam", "cl": "lam_patch"}.get(method)  # the logged share kept by the mix
     if lam is not None:
         assert all(0 <= epoch[lam] <= 1 for epoch in history.train)
 
 
+def test_seeds_differ_in_training_only_not_in_held_out_patients(simulated, tmp_path):
+    """Two seeds score the same held-out patients and items (split_seed), yet train differently."""
+    results = run_experiment("patchmix.cl", profile="quick", seeds=(0, 1), data=simulated, out_dir=tmp_path,
+                             overrides=TINY)
+    first, second = RunArtifacts.of(results, 0), RunArtifacts.of(results, 1)
+    for split in ("val", "inter", "intra"):
+        np.testing.assert_array_equal(first.groups[split], second.groups[split])
+        np.testing.assert_array_equal(first.predictions[split].y_true, second.predictions[split].y_true)
+    assert not np.allclose(first.predictions["val"].scores, second.predictions["val"].scores)
+    assert first.history.step_loss != second.history.step_loss
+
+
 def test_test_set_selection_is_explicit_and_picks_the_best_test_epoch(simulated, tmp_path):
-    results = run_experiment("patchmix.cl", profile="quick", data=simulated, out_dir=tmp_path / "runs",
-                             overrides={**TINY, "selection": "test"})
-    assert results["config"]["selection"] == "test"  # recorded in the results file
-    metrics = results["metrics_per_seed"][0]
-    _, history = load_artifacts(results)
+    results = run_experiment("patchmix.cl", profile="quick", data=simulated, out_dir=tmp_path,
+                             overrides={**TINY, "selection": "inter", "train.select_metric": "score"})
+    assert results["config"]["selection"] == "inter"  # recorded in the results file
+    metrics, artifacts = results["metrics_per_seed"][0], RunArtifacts.of(results)
+    assert "val" not in artifacts.predictions  # the held-out patients trained
     # Selected on the test set itself: the reported test score is the best epoch's, by construction.
-    assert metrics["score"] == pytest.approx(max(history.metric("score")))
-    assert metrics["selection_score"] == pytest.approx(metrics["score"])
+    assert metrics["inter_score"] == pytest.approx(max(artifacts.history.metric("score")))
+    assert metrics["best_epoch"] == artifacts.history.best_epoch
+    with pytest.raises(ValueError, match="selection"):
+        run_experiment("patchmix.cl", profile="quick", data=simulated, out_dir=tmp_path,
+                       overrides={**TINY, "selection": "test"})
 
 
-def test_load_artifacts_names_a_missing_work_folder(tmp_path):
-    fake = {"path": str(tmp_path / "patchmix.cl-full-0123abcd.json"), "seeds": [0]}
-    with pytest.raises(FileNotFoundError, match="seed0"):
-        load_artifacts(fake)
-
+def test_the_full_protocol_runs_on_icbhi(simulated, tmp_path):
+    """The full profile's data path (ICBHI at 16 kHz, its official test side, epoch chosen on val), shrunk."""
+    results = run_experiment("patchmix.finetune", profile="full", data=simulated, out_dir=tmp_path, overrides={
+        **TINY, "pretrained": None, "n_mels": 32, "time_mask": 10, "num_workers": 0, "train.amp": False,
+        "train.weight_averaging": None})
+    metrics, artifacts = results["metrics_per_seed"][0], RunArtifacts.of(results)
+    assert set(artifacts.predictions) == {"val", "test"} and metrics["test_floor"] == pytest.approx(0.5)
+    assert metrics["best_epoch"] == artifacts.history.best_epoch == int(np.argmax(artifacts.history.metric("score")))

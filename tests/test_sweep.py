@@ -225,6 +225,7 @@ def test_command_line_reads_grid_search_and_set(monkeypatch, capsys):
     assert "| r | 2 | 0.6000 ± 0.1414 |" in capsys.readouterr().out
 
     main(["sweep", "r", "--search", "train.lr=loguniform(1e-4, 1e-2)", "--search", "train.optimizer=choice(adam, sgd)"])
-    assert calls[-1][1]["search"] == {"train.lr": ("loguniform", 1e-4, 1e-2), "train.optimizer": ("choice", ["adam", "sgd"])}
+    assert calls[-1][1]["search"] == {"train.lr": ("loguniform", 1e-4, 1e-2),
+                                      "train.optimizer": ("choice", ["adam", "sgd"])}
     with pytest.raises(SystemExit, match="KIND"):
         main(["sweep", "r", "--search", "train.lr=normal(0, 1)"])

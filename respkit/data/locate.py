@@ -42,8 +42,9 @@ class DatasetLocation:
         return self.origin == "simulator"
 
     def describe(self) -> str:
+        """One phrase for a notice: name, real or simulated, and where it came from (not the machine's path)."""
         kind = "simulated" if self.simulated else "real"
-        return f"{self.name} {kind} ({self.origin}: {self.root})"
+        return f"{self.name} {kind} (from {self.origin})"
 
 
 class DataSource:

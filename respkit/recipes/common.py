@@ -31,7 +31,7 @@ from respkit.files import features_dir
 from respkit.metrics import per_class_recall
 from respkit.recipes.base import RecipeConfig
 from respkit.runs import RunArtifacts
-from respkit.train import predict
+from respkit.train import distributed, predict
 
 def feature_cache() -> FeatureCache:
     """The on-disk feature cache shared by every chapter (``$RESPKIT_CACHE/features``)."""
@@ -154,7 +154,8 @@ def finish(workdir: str | Path, config: RecipeConfig, artifacts: RunArtifacts) -
         artifacts.metrics[split] = split_metrics(config, artifacts.classes, predictions.y_true, predictions.y_pred)
         prefix = "" if split == "val" else f"{split}_"
         metrics |= {prefix + key: value for key, value in artifacts.metrics[split].items()}
-    artifacts.save(workdir)
+    if distributed.is_main():  # under torchrun the ranks share the work folder
+        artifacts.save(workdir)
     return metrics
 
 

@@ -1,7 +1,7 @@
-"""Chapter 4's experiments: AST on ICBHI, plain and with Patch-Mix (Bae et al., Interspeech 2023).
+"""Chapter 4's experiments: AST, plain and with Patch-Mix (Bae et al., Interspeech 2023).
 
 Three recipes share one configuration and one training function; they differ only in the objective
-(:func:`build_objective`, with the objectives of :mod:`respkit.train.objectives`):
+(:meth:`PatchMixConfig.objective`, with the objectives of :mod:`respkit.train.objectives`):
 
 * ``patchmix.finetune`` — cross-entropy on SpecAugmented fbanks (the paper's "AST fine-tuning"):
   :class:`~respkit.train.PatchMixCL` with no mixer.
@@ -12,210 +12,290 @@ Three recipes share one configuration and one training function; they differ onl
   loss between the mixed input's projected feature and the clean batch's features
   (:class:`~respkit.train.PatchMixCL` with one random-patch mixer, logged as ``cl_patch``).
 
-Checkpoint selection. By default the best epoch is chosen on a validation split: patients of the
-official training side held out of training (:func:`respkit.recipes.common.icbhi_splits`); the test
-patients are looked at once, at the end. ``selection="test"`` reproduces what the public Patch-Mix code
-does instead — train on the whole training side and keep the epoch with the best *test* score — which
-reads the test set to choose the model, so its numbers are optimistic. Results files record which.
+:func:`train_patch_model` is the protocol that chapter 5 (:mod:`respkit.recipes.lungsrad`) shares: a patch
+model (anything whose class ``accepts_mix``) on Kaldi fbanks held in memory, SpecAugment, the epoch chosen
+on ``config.selection``, every split scored (:func:`respkit.recipes.common.finish`), the weights kept.
 
-Profiles. ``full`` is the paper's protocol (AudioSet-pretrained ``ast_base``, 8 s, 50 epochs, batch 8,
-Adam 5e-5, cosine to lr·1e-3, weight averaging 0.5, SpecAugment, τ = 0.06, α = 1); it downloads the
-AudioSet weights on first use and needs a GPU and the whole ICBHI database. ``quick`` trains a 4-layer
-``ast_tiny`` from scratch (no download) on 2 s inputs for a few epochs: a check that everything runs
-on a CPU in about a minute, not a reproduction.
+Selection. ``selection="val"`` chooses the epoch on patients held out of the training set and looks at the
+test sets once, at the end. ``selection="test"`` is what the public Patch-Mix code does: train on every
+training patient and keep the epoch with the best *test* score, which reads the test set to choose the
+model, so its numbers are optimistic. Results files record which. Without ``train.select_metric`` the
+last epoch is kept and the ``val`` score is an untouched held-out score.
 
-Each run leaves ``predictions.npz`` (test labels, predictions, softmax scores) and ``history.json`` (the
-trainer's :class:`~respkit.train.History`) in its work folder; :func:`load_artifacts` reads them back.
+Profiles. ``full`` is the paper's protocol on ICBHI (AudioSet-pretrained ``ast_base``, 8 s at 16 kHz,
+128 mel bins, 50 epochs, batch 8, Adam 5e-5, cosine to lr·1e-3, weight averaging 0.5, SpecAugment,
+τ = 0.06, α = 1); it downloads the AudioSet weights on first use and needs a GPU and the whole database.
+``quick`` trains a two-block AST of width 64 from scratch on SPRSound events (task 1-1, where there are
+enough events to learn from on a CPU): 2 s at 8 kHz, 32 mel bins every 20 ms, fbanks standardised with
+the training split's statistics of each mel bin, 480 class-balanced
+steps of 32. It learns in seconds; it does not reproduce the paper.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import numpy as np
-from torch.utils.data import ConcatDataset
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from respkit.augment import SpecAugment
-from respkit.experiments import work_folder
-from respkit.features import ASTFbank
+from respkit.data import ClassBalancedSampler
+from respkit.features import ASTFbank, fbank_frames
 from respkit.mix import PatchMix
-from respkit.models import create_model
+from respkit.models import create_model, model_class
+from respkit.models.ast import AUDIOSET_POS_EMBED_SIZE
 from respkit.recipes import common, register_recipe
-from respkit.train import History, PatchMixCE, PatchMixCL, TrainConfig, Trainer, predict
+from respkit.recipes.base import Recipe, RecipeConfig
+from respkit.runs import RunArtifacts, save_weights
+from respkit.train import PatchMixCE, PatchMixCL, TrainConfig, Trainer
 
-Method = Literal["finetune", "mix_ce", "cl"]
 METHODS: tuple[str, ...] = ("finetune", "mix_ce", "cl")
-SELECTIONS = ("val", "test")
-SAMPLE_RATE = 16000  # AST's fbank is defined at 16 kHz; the ICBHI loader resamples to it
-
-
-def fbank_frames(duration: float, sample_rate: int = SAMPLE_RATE) -> int:
-    """Frames of a 25 ms / 10 ms Kaldi fbank over ``duration`` seconds: 8 s gives 798."""
-    samples = round(duration * sample_rate)
-    return 1 + (samples - sample_rate // 40) // (sample_rate // 100)
 
 
 @dataclass(frozen=True)
-class Config:
-    """One Patch-Mix experiment on ICBHI (defaults: the paper's protocol, as ``for_profile("full")``).
+class PatchModelConfig(RecipeConfig):
+    """What chapters 4 and 5 share: a patch model trained on fbanks (defaults: the Patch-Mix CL paper on ICBHI).
 
     Attributes:
-        model, pretrained: a registered AST size and its weights (``None``, ``"imagenet"``, ``"audioset"``).
-        duration: seconds per cycle (longer cycles keep their start, shorter ones are tiled).
-        freq_mask, time_mask: SpecAugment's widest frequency (bins) and time (frames) masks, two of each;
-            0 and 0 switch it off.
-        mix_mode, mix_alpha: Patch-Mix unit (``"random"`` patches or ``"time"`` columns) and the
-            ``Beta(mix_alpha, mix_alpha)`` of its ratio; used by ``mix_ce`` and ``cl``.
-        cl_weight, temperature, projector_dim: ``α``, ``τ`` and the projector's hidden width of the
-            contrastive loss (``cl`` only).
-        batch_size, num_workers: the training loader.
-        selection: ``"val"`` (held-out training patients) or ``"test"`` (the public code's choice; optimistic).
-        split_seed: which training patients are held out for validation (fixed across run seeds, so
-            seeds differ only in training randomness, as in the paper's mean over 5 seeds).
-        max_train: cap on training cycles (class-proportional subsample); ``None`` uses all.
-        train: optimiser, schedule, epochs, weight averaging (the trainer's config).
+        model, pretrained: a registered patch model and its weights (``None``: random weights).
+        model_kwargs: a size of the config's own (random weights only), e.g. ``{"embed_dim": 64, "depth": 2,
+            "num_heads": 2}``; the model's class is then built directly with them.
+        allow_random_init: ``False`` refuses to train without ``pretrained`` (a paper protocol that
+            fine-tunes released weights); ``True`` trains from scratch on purpose.
+        duration, sample_rate: seconds per item, at the rate the dataset serves (ICBHI 16 kHz, SPRSound 8 kHz).
+        n_mels, frame_shift_ms: the fbank (:class:`respkit.features.ASTFbank`, 25 ms windows).
+        standardize: rescale each mel bin by the training split's mean and std (times 2, AST's scale) instead
+            of AudioSet's statistics, which suit AudioSet weights only (SPRSound's upper bins would be flat).
+        freq_mask, time_mask: SpecAugment's widest masks (two of each, bins and frames); 0, 0 switches it off.
+        temperature, projector_dim: τ and the projector width of the contrastive losses (``None``: the
+            feature width).
+        balanced, epoch_items: class-balanced batches (else shuffled), and the items drawn per epoch
+            (``None``: the training set's size), so a small data set still gets the steps it needs.
+        selection: the split that chooses the epoch: ``"val"``, or a test split (the public code's ``"test"``).
+        train: optimiser, schedule, epochs, weight averaging, ``select_metric``.
     """
 
+    dataset: str = "icbhi"
+    task: str | None = None
     model: str = "ast_base"
     pretrained: str | None = "audioset"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    allow_random_init: bool = True
     duration: float = 8.0
+    sample_rate: int = 16000
+    n_mels: int = 128
+    frame_shift_ms: float = 10.0
+    standardize: bool = False
     freq_mask: int = 48
     time_mask: int = 160
+    temperature: float = 0.06
+    projector_dim: int | None = 768
+    batch_size: int = 8
+    num_workers: int = 4
+    balanced: bool = False
+    epoch_items: int | None = None
+    selection: str = "val"
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        epochs=50, lr=5e-5, optimizer="adam", weight_decay=1e-6, min_lr_ratio=1e-3, weight_averaging=0.5,
+        amp=True, select_metric="score"))
+
+    def __post_init__(self) -> None:
+        if not model_class(self.model).accepts_mix:
+            raise ValueError(f"model {self.model!r} has no patch grid to mix (its class does not accept_mix)")
+        if self.frames < 16:
+            raise ValueError(f"duration={self.duration} s gives {self.frames} fbank frames, fewer than one patch")
+
+    @property
+    def frames(self) -> int:
+        """fbank frames of one item: 8 s at 16 kHz every 10 ms gives 798."""
+        return fbank_frames(self.duration, self.sample_rate, frame_shift_ms=self.frame_shift_ms)
+
+    def features(self) -> ASTFbank:
+        return ASTFbank(self.sample_rate, self.n_mels, self.frame_shift_ms, target_frames=self.frames)
+
+    def model_options(self) -> dict[str, Any]:
+        """Keyword arguments of the model beyond its size, classes and input (chapter 5 adds smoothing)."""
+        return {}
+
+    def augment(self) -> SpecAugment | None:
+        if not (self.freq_mask or self.time_mask):
+            return None
+        return SpecAugment(2, self.freq_mask, 2, self.time_mask)
+
+    def objective(self, model: nn.Module) -> nn.Module:
+        """The training objective around ``model``: the method of each recipe."""
+        raise NotImplementedError
+
+    @classmethod
+    def quick(cls) -> PatchModelConfig:
+        # Timed on a shared 2-core CPU: about 6 s of training per run (480 steps of 32). Task 1-1 on SPRSound
+        # events: the 19 ICBHI recordings here are too few to learn from, and 7 classes in minutes is luck.
+        # Light SpecAugment (4 bins, 10 frames): a model from scratch in few steps needs the signal more.
+        return cls(
+            dataset="sprsound", task="1-1", max_train=2000, max_val=400, max_test=200,
+            model="ast_tiny", pretrained=None, model_kwargs={"embed_dim": 64, "depth": 2, "num_heads": 2},
+            duration=2.0, sample_rate=8000, n_mels=32, frame_shift_ms=20.0, standardize=True,
+            freq_mask=4, time_mask=10, projector_dim=None, batch_size=32, num_workers=0, balanced=True,
+            epoch_items=1920,
+            train=TrainConfig(epochs=8, lr=1e-3, optimizer="adamw", weight_decay=0.05, warmup_epochs=0.3,
+                              min_lr_ratio=0.01, amp=False, log_every=30),
+        )
+
+
+@dataclass(frozen=True)
+class PatchMixConfig(PatchModelConfig):
+    """One Patch-Mix experiment: ``method`` (``"finetune"``, ``"mix_ce"``, ``"cl"``), the mix and ``α``.
+
+    ``mix_mode``/``mix_alpha``: random patches or whole time columns, ratio from ``Beta(a, a)``;
+    ``cl_weight``: ``α`` of ``cl``.
+    """
+
+    method: str = "cl"
     mix_mode: str = "random"
     mix_alpha: float = 1.0
     cl_weight: float = 1.0
-    temperature: float = 0.06
-    projector_dim: int = 768
-    batch_size: int = 8
-    num_workers: int = 4
-    selection: str = "val"
-    split_seed: int = 0
-    max_train: int | None = None
-    train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            epochs=50, lr=5e-5, optimizer="adam", weight_decay=1e-6, min_lr_ratio=1e-3,
-            weight_averaging=0.5, amp=True, select_metric="score",
-        )
-    )
 
     def __post_init__(self) -> None:
-        if self.selection not in SELECTIONS:
-            raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
-        if self.duration <= 0 or fbank_frames(self.duration) < 16:
-            raise ValueError(f"duration={self.duration} s gives fewer than the 16 fbank frames of one AST patch")
+        super().__post_init__()
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+
+    def objective(self, model: nn.Module) -> nn.Module:
+        mixer = PatchMix(mode=self.mix_mode, alpha=self.mix_alpha)
+        if self.method == "mix_ce":
+            return PatchMixCE(model, mixer, self.augment())
+        mixers = {"patch": mixer} if self.method == "cl" else {}
+        return PatchMixCL(model, mixers, {name: self.cl_weight for name in mixers}, self.augment(),
+                          self.temperature, self.projector_dim)
+
+
+def build_model(config: PatchModelConfig, num_classes: int, pretrained: str | None = None) -> nn.Module:
+    """``config.model`` with a ``num_classes`` head, for ``config``'s input, with ``pretrained`` weights."""
+    kwargs = {**config.model_kwargs, **config.model_options(), "num_classes": num_classes}
+    if model_class(config.model).takes_input_size:
+        kwargs |= {"n_mels": config.n_mels, "input_frames": config.frames}
+        if config.pretrained == "audioset":  # the AudioSet positions, which the trained weights keep too
+            kwargs["pos_embed_size"] = AUDIOSET_POS_EMBED_SIZE
+    if config.model_kwargs and not pretrained:
+        # A size the registry does not name: respkit's AST factories pass their own size to the class.
+        return model_class(config.model)(**kwargs)
+    return create_model(config.model, pretrained=pretrained, **kwargs)
+
+
+class Features(Dataset):
+    """A split's fbanks in memory ``[N, 1, F, T]`` with its labels and patients: no disk read per epoch."""
+
+    def __init__(self, x: Tensor, labels: np.ndarray, groups: np.ndarray, classes: list[str]) -> None:
+        self.x, self.labels, self.groups, self.classes = x, np.asarray(labels), np.asarray(groups), classes
+        self.y = torch.as_tensor(self.labels)
 
     @classmethod
-    def for_profile(cls, profile: str) -> Config:
-        if profile == "full":
-            return cls()
-        if profile != "quick":
-            raise ValueError(f"unknown profile {profile!r}: 'quick' or 'full'")
-        # A CPU-sized stand-in: tiny AST, no pretrained weights (nothing to download), 2 s inputs
-        # (12 x 19 patches instead of 12 x 79), time masks scaled to the shorter input, a few epochs.
-        # From scratch, the paper's lr of 5e-5 would barely move the weights in so few steps.
-        return cls(
-            model="ast_tiny", pretrained=None, duration=2.0, time_mask=40, projector_dim=192, num_workers=0,
-            max_train=64,
-            train=TrainConfig(epochs=3, lr=1e-3, optimizer="adam", weight_decay=1e-6, min_lr_ratio=1e-3,
-                              weight_averaging=0.5, amp=False, select_metric="score", log_every=3),
-        )
+    def of(cls, ds: Any) -> Features:
+        return cls(torch.stack([ds[i][0] for i in range(len(ds))]), ds.labels, ds.groups, list(ds.classes))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.x[i], self.y[i]
 
 
-def build_objective(config: Config, method: Method) -> PatchMixCL | PatchMixCE:
-    """The model (``config.model``, ``config.pretrained`` weights, 4 ICBHI classes) inside ``method``'s objective."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    model = create_model(config.model, pretrained=config.pretrained, num_classes=4, n_mels=128,
-                         input_frames=fbank_frames(config.duration))
-    augment = SpecAugment(freq_width=config.freq_mask, time_width=config.time_mask) \
-        if config.freq_mask or config.time_mask else None
-    mixer = PatchMix(mode=config.mix_mode, alpha=config.mix_alpha)
-    if method == "mix_ce":
-        return PatchMixCE(model, mixer, augment)
-    mixers = {"patch": mixer} if method == "cl" else {}
-    return PatchMixCL(model, mixers, {name: config.cl_weight for name in mixers}, augment, config.temperature,
-                      config.projector_dim)
+def load_features(data: Any, config: PatchModelConfig) -> dict[str, Features]:
+    """Every split (``train``, ``val``, tests) as :class:`Features`, through the on-disk feature cache.
 
-
-def run(config: Config, data: Any, seed: int, workdir: Path, method: Method) -> dict[str, float]:
-    """Train ``method`` once, choose the epoch per ``config.selection``, score it on the test patients.
-
-    Returns the official ICBHI metrics on the test set (``sp``, ``se``, ``score`` and their 2-class
-    versions), ``best_epoch`` and ``selection_score`` (the score that chose it, on val or test).
+    With ``config.standardize`` all splits are rescaled by the training split's mean and std of each mel bin.
     """
-    fbank = ASTFbank(sample_rate=SAMPLE_RATE, target_frames=fbank_frames(config.duration))
-    train, val, test = common.icbhi_splits(data, transform=fbank, duration=config.duration,
-                                           seed=config.split_seed, max_train=config.max_train)
-    if config.selection == "test":  # the public code: every training patient trains, the test set chooses
-        train, selection_set = ConcatDataset([train, val]), test
+    data_splits = common.splits(data, config, transform=config.features(), duration=config.duration,
+                                precompute=True)
+    if data_splits.train.sample_rate != config.sample_rate:
+        raise ValueError(f"{config.dataset} is served at {data_splits.train.sample_rate} Hz, "
+                         f"but sample_rate={config.sample_rate}")
+    splits = {"train": data_splits.train, "val": data_splits.val, **data_splits.tests}
+    features = {name: Features.of(ds) for name, ds in splits.items()}
+    if config.standardize:
+        mean = features["train"].x.mean(dim=(0, 1, 3), keepdim=True)  # [1, 1, F, 1]: per mel bin
+        std = features["train"].x.std(dim=(0, 1, 3), keepdim=True)
+        for split in features.values():
+            split.x = (split.x - mean) / (2 * std)
+    return features
+
+
+def train_loader(ds: Features, config: PatchModelConfig) -> DataLoader:
+    """``config.epoch_items`` draws per epoch (class-balanced or shuffled), in the trainer's epoch order."""
+    if config.balanced:
+        sampler = ClassBalancedSampler(ds.labels, num_samples=config.epoch_items)
     else:
-        selection_set = val
-    objective = build_objective(config, method)
-    score = common.score_function("icbhi")
-    trainer = Trainer(objective, dataclasses.replace(config.train, seed=seed), checkpoint_dir=workdir)
-    history = trainer.fit(
-        common.make_loader(train, config.batch_size, train=True, seed=seed, num_workers=config.num_workers),
-        evaluate=common.evaluator(objective.model, common.make_loader(selection_set, 32, train=False), score),
-    )
-    # fit() has restored the selected epoch's weights.
-    predictions = predict(objective.model, common.make_loader(test, 32, train=False, num_workers=config.num_workers))
-    save_artifacts(workdir, predictions.y_true, predictions.y_pred, predictions.scores, history)
-    best = history.best_epoch if history.best_epoch is not None else len(history.eval) - 1
-    return {**score(predictions.y_true, predictions.y_pred), "best_epoch": float(best),
-            "selection_score": history.eval[best]["score"]}
+        sampler = RandomSampler(ds, num_samples=config.epoch_items)
+    return DataLoader(ds, batch_size=config.batch_size, sampler=sampler, drop_last=True,
+                      num_workers=config.num_workers)
 
 
-def save_artifacts(workdir: Path, y_true: np.ndarray, y_pred: np.ndarray, scores: np.ndarray,
-                   history: History) -> None:
-    """Write ``predictions.npz`` and ``history.json`` into ``workdir`` (read back by :func:`load_artifacts`)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    np.savez(workdir / "predictions.npz", y_true=y_true, y_pred=y_pred, scores=scores)
-    (workdir / "history.json").write_text(json.dumps(history.to_dict()) + "\n")
+def train_patch_model(config: PatchModelConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
+    """Train ``config.objective`` once, keep the epoch ``config.selection`` chooses, score every split.
 
-
-def load_artifacts(results: dict[str, Any], seed: int | None = None) -> tuple[dict[str, np.ndarray], History]:
-    """The test predictions (``y_true``, ``y_pred``, ``scores``) and training history of one seed of a run.
-
-    ``results`` is what :func:`respkit.experiments.run_experiment` returned; ``seed`` defaults to its
-    first seed. Raises ``FileNotFoundError`` naming the folder when the run's work folder is not here
-    (results files committed under ``results/`` come without it).
+    Returns the metrics of :func:`respkit.recipes.common.finish` plus ``best_epoch`` (the kept epoch).
     """
-    workdir = work_folder(results, seed)
-    if not (workdir / "predictions.npz").is_file():
-        raise FileNotFoundError(f"{workdir}: no predictions.npz; this run's work folder is not on this machine")
-    with np.load(workdir / "predictions.npz") as arrays:
-        predictions = {key: arrays[key] for key in arrays.files}
-    return predictions, History.from_dict(json.loads((workdir / "history.json").read_text()))
+    if not config.pretrained and not config.allow_random_init:
+        raise ValueError(f"{config.model} would start from random weights, which this protocol does not do: "
+                         "give pretrained= the released weights, or set allow_random_init=True on purpose")
+    features = load_features(data, config)
+    if config.selection not in features or config.selection == "train":
+        raise ValueError(f"selection must be 'val' or a test split of {config.dataset} "
+                         f"({', '.join(s for s in features if s not in ('train', 'val'))}), got {config.selection!r}")
+    train = features.pop("train")
+    if config.selection != "val":  # the public code: every training patient trains, a test set chooses
+        val = features.pop("val")
+        train = Features(torch.cat([train.x, val.x]), np.concatenate([train.labels, val.labels]),
+                         np.concatenate([train.groups, val.groups]), train.classes)
+    model = build_model(config, len(train.classes), config.pretrained)
+    objective = config.objective(model)
+    trainer = Trainer(objective, dataclasses.replace(config.train, seed=seed), checkpoint_dir=workdir, progress=False)
+    loaders = {split: common.eval_loader(ds, config) for split, ds in features.items()}
+    history = trainer.fit(train_loader(train, config),
+                          evaluate=common.evaluator(model, loaders[config.selection], config, trainer.device))
+    # fit() has restored the selected epoch's weights (or kept the last epoch's without select_metric).
+    artifacts = RunArtifacts(train.classes, {"train": history}, common.predict_splits(model, loaders, trainer.device),
+                             groups={split: ds.groups for split, ds in features.items()},
+                             info={"selection": config.selection})
+    save_weights(model, workdir)
+    best = history.best_epoch if history.best_epoch is not None else len(history.eval) - 1
+    return common.finish(workdir, config, artifacts) | {"best_epoch": float(best)}
 
 
-class _PatchMixRecipe:
-    Config = Config
-    method: Method
+class PatchModelRecipe(Recipe):
+    """The shared run of chapters 4 and 5: subclasses only set ``Config``."""
 
-    def run(self, config: Config, data: Any, seed: int, workdir: Path) -> dict[str, float]:
-        return run(config, data, seed, workdir, self.method)
+    Config: ClassVar[type[PatchModelConfig]]
+
+    def run(self, config: PatchModelConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
+        return train_patch_model(config, data, seed, Path(workdir))
 
 
 @register_recipe("patchmix.finetune")
-class Finetune(_PatchMixRecipe):
-    """AST fine-tuned with cross-entropy on ICBHI (Patch-Mix CL's baseline)."""
+class Finetune(PatchModelRecipe):
+    """AST fine-tuned with cross-entropy (Patch-Mix CL's baseline)."""
 
-    method = "finetune"
+    @dataclass(frozen=True)
+    class Config(PatchMixConfig):
+        method: str = "finetune"
 
 
 @register_recipe("patchmix.mix_ce")
-class MixCE(_PatchMixRecipe):
+class MixCE(PatchModelRecipe):
     """AST with Patch-Mix and the mixed cross-entropy (the variant that does not help)."""
 
-    method = "mix_ce"
+    @dataclass(frozen=True)
+    class Config(PatchMixConfig):
+        method: str = "mix_ce"
 
 
 @register_recipe("patchmix.cl")
-class ContrastiveLearning(_PatchMixRecipe):
+class ContrastiveLearning(PatchModelRecipe):
     """AST with Patch-Mix contrastive learning (Bae et al., Interspeech 2023)."""
 
-    method = "cl"
+    Config = PatchMixConfig

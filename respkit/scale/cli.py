@@ -36,7 +36,8 @@ def add_sweep_parser(commands: Any) -> None:
     sweep.add_argument("--metric", default="score", help="held-out metric a search optimises and the table shows")
     sweep.add_argument("--mode", choices=("max", "min"), default="max")
     sweep.add_argument("--algorithm", choices=("optuna", "random"), default="optuna", help="search algorithm")
-    sweep.add_argument("--address", default=None, help="a running Ray cluster (host:port); default: Ray on this machine")
+    sweep.add_argument("--address", default=None,
+                       help="a running Ray cluster (host:port); default: Ray on this machine")
     sweep.add_argument("--workers", type=int, default=None, help="at most N trials at once (default: all resources)")
     sweep.add_argument("--cpus-per-trial", type=float, default=1.0)
     sweep.add_argument("--gpus-per-trial", type=float, default=None, help="default: 1 when the cluster has GPUs")
@@ -72,7 +73,10 @@ def sweep_command(args: argparse.Namespace, command: str) -> int:
 
 
 def parse_values(text: str) -> list[Any]:
-    """A grid's values: ``"1e-3,3e-3"`` -> ``[0.001, 0.003]``; ``"adam,sgd"`` -> ``["adam", "sgd"]``; a list literal as is."""
+    """A grid's values: ``"1e-3,3e-3"`` -> ``[0.001, 0.003]``, ``"adam,sgd"`` -> ``["adam", "sgd"]``.
+
+    A Python list literal is taken as it is (for values with commas of their own, such as tuples).
+    """
     from respkit.__main__ import parse_value
 
     try:
@@ -85,7 +89,10 @@ def parse_values(text: str) -> list[Any]:
 
 
 def parse_domain(text: str) -> tuple[Any, ...]:
-    """``"loguniform(1e-4, 1e-2)"`` -> ``("loguniform", 1e-4, 1e-2)``; ``"choice(adam, sgd)"`` -> ``("choice", [...])``."""
+    """A search domain: ``"loguniform(1e-4, 1e-2)"`` -> ``("loguniform", 1e-4, 1e-2)``.
+
+    ``choice`` takes its values as a grid does: ``"choice(adam, sgd)"`` -> ``("choice", ["adam", "sgd"])``.
+    """
     from respkit.scale.sweep import DOMAINS
 
     match = re.fullmatch(r"\s*(\w+)\s*\((.*)\)\s*", text)

@@ -338,7 +338,8 @@ class Trainer:
             # train as M would: resuming with another count would not continue the same run.
             raise ValueError(
                 f"{path} was written by {ckpt.get('world_size', 1)} process(es), this run has "
-                f"{distributed.world_size()}: resume with the same torchrun --nproc_per_node, or delete it to start afresh"
+                f"{distributed.world_size()}: resume with the same torchrun --nproc_per_node, "
+                "or delete it to start afresh"
             )
         if ckpt["steps_per_epoch"] != steps_per_epoch:
             raise ValueError(
