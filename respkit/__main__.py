@@ -12,6 +12,7 @@ instead of training again (``--no-reuse`` trains anyway) and prints where the re
 from __future__ import annotations
 
 import argparse
+import os
 import ast
 import shlex
 import sys
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("RESPKIT_PROGRESS", "1")  # progress bars on stderr (respkit.profiles.show_progress)
     if args.command == "download":
         from respkit.data.download import DownloadError, download
 

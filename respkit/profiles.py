@@ -39,3 +39,12 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def show_progress() -> bool:
+    """Whether long work shows tqdm progress bars on stderr: ``RESPKIT_PROGRESS=1``.
+
+    The command line sets it, so that a run on the full training set says what it is doing; a notebook
+    leaves it unset and keeps its outputs to one line per epoch at most.
+    """
+    return os.environ.get("RESPKIT_PROGRESS") == "1"

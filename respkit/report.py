@@ -66,12 +66,16 @@ def results_table(results: Sequence[Mapping[str, Any]], metrics: Sequence[str], 
 def margins(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """For every run: dataset, real or simulated, seeds, held-out score mean ± std, floor and margin (score points).
 
-    The margin is ``100 · (mean score − mean floor)``; runs without a stored floor (files written before
-    floors were recorded) get ``None``.
+    The score is the run's headline split: the official test side where the dataset has one fixed test
+    split (ICBHI, ``test_score``), else the held-out patients. The margin is ``100 · (mean score − mean
+    floor)``; runs without a stored floor (files written before floors were recorded) get ``None``.
     """
     rows = []
     for result in results:
-        config, summary = result["config"], result["summary"]
+        config = result["config"]
+        prefix = "test_" if "test_score" in result["summary"] else ""
+        summary = {key.removeprefix(prefix): value for key, value in result["summary"].items()
+                   if key.startswith(prefix)}
         dataset = config.get("dataset", "sprsound")
         source = result.get("data", {}).get(dataset, {})
         floor = summary.get("floor", {}).get("mean")
@@ -82,7 +86,7 @@ def margins(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "seeds": len(result["seeds"]),
             "score": score["mean"], "std": score["std"], "floor": floor,
             "margin": None if floor is None else 100 * (score["mean"] - floor),
-            "flag": degenerate(result),
+            "split": prefix.rstrip("_") or "held-out", "flag": degenerate(result, prefix),
         })
     return rows
 
@@ -90,11 +94,12 @@ def margins(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def margins_table(folder: str | Path) -> str:
     """:func:`margins` of every results file in ``folder``, as text (the ``margins`` command)."""
     results = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
-    lines = [f"{'recipe':26s} {'profile':7s} {'dataset':8s} {'task':4s} {'data':9s} seeds  score (±std)   floor  margin  flag"]
+    lines = [f"{'recipe':26s} {'profile':7s} {'dataset':8s} {'task':4s} {'data':9s} {'split':8s} seeds  "
+             "score (±std)   floor  margin  flag"]
     for row in margins(results):
         floor = "   –  " if row["floor"] is None else f"{100 * row['floor']:6.1f}"
         margin = "    – " if row["margin"] is None else f"{row['margin']:+6.1f}"
         lines.append(f"{row['recipe']:26s} {row['profile']:7s} {row['dataset']:8s} {str(row['task'] or '-'):4s} "
-                     f"{row['data']:9s} {row['seeds']:5d}  {100 * row['score']:5.1f} ± {100 * row['std']:4.1f}  "
+                     f"{row['data']:9s} {row['split']:8s} {row['seeds']:5d}  {100 * row['score']:5.1f} ± {100 * row['std']:4.1f}  "
                      f"{floor} {margin}  {row['flag'] or ''}")
     return "\n".join(lines)

@@ -6,7 +6,7 @@
 :class:`RunArtifacts` that the chapters plot (training curves, predictions per split, embeddings).
 
 This module sits below the recipes (it imports none of them), so that recipes, experiments and the
-book can all use the same rule without an import cycle. Results files committed under ``results/``
+book can all use the same rule without an import cycle. Results files committed under ``respkit/results/``
 come without their work folders: :meth:`RunArtifacts.of` says so by name when one is missing.
 """
 

@@ -38,7 +38,8 @@ def test_full_profile_is_the_papers_protocol_on_icbhi():
     for method in patchmix.METHODS:
         config = get_recipe(f"patchmix.{method}").Config.for_profile("full")
         assert config.method == method and (config.dataset, config.task) == ("icbhi", None)
-        assert (config.model, config.pretrained, config.duration, config.sample_rate) == ("ast_base", "audioset", 8.0, 16000)
+        assert (config.model, config.pretrained) == ("ast_base", "audioset")
+        assert (config.duration, config.sample_rate) == (8.0, 16000)
         assert (config.n_mels, config.frame_shift_ms, config.standardize) == (128, 10.0, False)
         assert (config.freq_mask, config.time_mask, config.mix_mode, config.mix_alpha) == (48, 160, "random", 1.0)
         assert (config.temperature, config.cl_weight, config.projector_dim, config.batch_size) == (0.06, 1.0, 768, 8)
@@ -186,7 +187,8 @@ def test_recipe_reports_the_official_score_of_its_predictions(simulated, tmp_pat
         assert len(p.y_true) > 0 and p.scores.shape == (len(p.y_true), 2)
         assert np.array_equal(p.y_pred, p.scores.argmax(axis=1))
         sp, se, score = official_score(p.y_true, p.y_pred)
-        assert (metrics[f"{prefix}sp"], metrics[f"{prefix}se"], metrics[f"{prefix}score"]) == pytest.approx((sp, se, score))
+        reported = (metrics[f"{prefix}sp"], metrics[f"{prefix}se"], metrics[f"{prefix}score"])
+        assert reported == pytest.approx((sp, se, score))
         assert metrics[f"{prefix}floor"] == pytest.approx(0.25)  # always normal: Sp 1, Se 0
     history = artifacts.history
     assert metrics["best_epoch"] == 1 and history.best_epoch is None  # quick keeps the last epoch

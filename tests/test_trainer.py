@@ -268,3 +268,33 @@ def test_predict_is_deterministic_and_restores_modes():
     assert first.scores.shape == (20, 3) and first.y_true.shape == (20,)
     assert (first.scores == second.scores).all() and (first.y_pred == first.scores.argmax(1)).all()
     assert model.training and model[3].training and not model[1].training
+
+
+def test_recompute_batchnorm_gives_the_statistics_of_the_final_weights(tmp_path):
+    """After a constant, large learning rate the running mean trails the weights; recomputed, it is the average
+    of the batch means of the BatchNorm's input under the final weights (hand-computed with a hook)."""
+    torch.manual_seed(0)
+    batches = [(torch.randn(16, 4) + 3, torch.randint(0, 2, (16,))) for _ in range(6)]
+
+    def train(recompute: bool, folder=None) -> nn.Module:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+        config = TrainConfig(epochs=3, lr=0.5, optimizer="sgd", min_lr_ratio=1.0, amp=False, log_every=1,
+                             recompute_batchnorm=recompute)
+        Trainer(Supervised(model), config, device="cpu", progress=False, checkpoint_dir=folder).fit(batches)
+        return model
+
+    stale, fresh = train(False), train(True)
+    for name, value in stale.state_dict().items():  # the same training: only the statistics differ
+        if "running" not in name and "num_batches" not in name:
+            assert torch.equal(value, fresh.state_dict()[name]), name
+    with torch.no_grad():
+        expected = torch.stack([fresh[0](x).mean(dim=0) for x, _ in batches]).mean(dim=0)
+    torch.testing.assert_close(fresh[1].running_mean, expected, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(stale[1].running_mean, expected, atol=1e-2)  # it trailed the weights
+    assert fresh[1].momentum == stale[1].momentum  # restored after the pass
+
+    # Resuming a finished run recomputes the same statistics.
+    first = train(True, tmp_path)
+    again = train(True, tmp_path)
+    torch.testing.assert_close(first[1].running_var, again[1].running_var, atol=0, rtol=0)

@@ -14,9 +14,8 @@ of training events whose labels may be used; the others are used by the contrast
 waveforms, batch-wise on the training device). The supervised term sees the same augmentations, so the
 three methods differ in their losses only.
 
-Data: SPRSound events, task 1-1 (Normal vs Adventitious) by default. With 10 % of the labels, the rarer
-classes of task 1-2 (15 Stridor events in the whole training set) would have one labelled example or
-none, and the seven-class score would measure that absence rather than the method. Events are
+Data: SPRSound events, task 1-1 (Normal vs Adventitious) by default: with 10 % of the labels, task 1-2's
+rarest classes would keep one labelled example or none, and its score would measure that absence. Events are
 centre-cropped or zero-padded to ``duration`` and held in memory as waveforms. The official score is
 read on held-out patients with the weights of the last epoch: no choice is made on those patients.
 
@@ -138,6 +137,15 @@ class CLARConfig(RecipeConfig):
             train=quick_train, finetune=quick_train,
         )
 
+    @classmethod
+    def cpu(cls) -> CLARConfig:  # every training event, CLAR's 3-channel input at 8 kHz, a quarter-width ResNet18
+        cpu_train = TrainConfig(epochs=15, lr=2e-3, optimizer="adamw", weight_decay=1e-3, warmup_epochs=1)
+        return cls(
+            duration=3.0, sample_rate=SPRSOUND_RATE, batch_size=64, model_kwargs={"width": 16},
+            features=FeatureConfig(kind="clar", n_fft=512, hop_length=128, n_mels=64, win_length=128),
+            train=cpu_train, finetune=cpu_train,
+        )
+
 
 def build_network(config: CLARConfig, num_classes: int) -> CLARNetwork:
     """The network of ``config``, randomly initialised (seed torch first for a reproducible draw)."""
@@ -230,7 +238,7 @@ class CLARRecipe(Recipe):
         for stage, names in self.stages.items():
             last = stage == list(self.stages)[-1]
             trainer = Trainer(objective, dataclasses.replace(self.train_config(config, stage), seed=seed),
-                              checkpoint_dir=self.checkpoint_dir(config, data, seed, workdir, stage), progress=False)
+                              checkpoint_dir=self.checkpoint_dir(config, data, seed, workdir, stage))
             evaluate = common.evaluator(network, eval_loaders["val"], config, trainer.device) if last else None
             histories[stage] = trainer.fit(Streams(**{name: loaders[name] for name in names}), evaluate)
         for epoch, metrics in enumerate(histories[stage].eval):

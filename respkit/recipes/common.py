@@ -24,11 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from respkit.data import ClassBalancedSampler, FeatureCache, Subset, patient_split
 from respkit.data.registry import get_dataset, score_function
 from respkit.files import features_dir
 from respkit.metrics import per_class_recall
+from respkit.profiles import show_progress
 from respkit.recipes.base import RecipeConfig
 from respkit.runs import RunArtifacts
 from respkit.train import distributed, predict
@@ -170,5 +172,5 @@ def fill_feature_cache(ds: Any) -> None:
     Left to the first epoch, a class-balanced sampler would visit events in random order and decode a
     whole recording for every event (the loader keeps only a few recordings in memory).
     """
-    for i in range(len(ds)):
+    for i in tqdm(range(len(ds)), desc="features", disable=not show_progress(), leave=False):
         ds[i]

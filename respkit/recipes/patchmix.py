@@ -195,7 +195,7 @@ class Features(Dataset):
         self.y = torch.as_tensor(self.labels)
 
     @classmethod
-    def of(cls, ds: Any) -> Features:
+    def of(cls, ds: Any) -> Features:  # one disk read per item, once
         return cls(torch.stack([ds[i][0] for i in range(len(ds))]), ds.labels, ds.groups, list(ds.classes))
 
     def __len__(self) -> int:
@@ -244,10 +244,9 @@ def train_patch_model(config: PatchModelConfig, data: Any, seed: int, workdir: P
         raise ValueError(f"{config.model} would start from random weights, which this protocol does not do: "
                          "give pretrained= the released weights, or set allow_random_init=True on purpose")
     features = load_features(data, config)
-    if config.selection not in features or config.selection == "train":
-        raise ValueError(f"selection must be 'val' or a test split of {config.dataset} "
-                         f"({', '.join(s for s in features if s not in ('train', 'val'))}), got {config.selection!r}")
     train = features.pop("train")
+    if config.selection not in features:
+        raise ValueError(f"selection must be one of {', '.join(features)} ({config.dataset}), got {config.selection!r}")
     if config.selection != "val":  # the public code: every training patient trains, a test set chooses
         val = features.pop("val")
         train = Features(torch.cat([train.x, val.x]), np.concatenate([train.labels, val.labels]),

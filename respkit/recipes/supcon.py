@@ -18,7 +18,7 @@ probability 0.5; batches drawn by a class-balanced sampler. All three models see
 Pitfalls of the paper's public code, avoided here:
 
 * evaluation clips are cut deterministically (centre crop or centred zero-padding), not at random;
-* held-out items are whole patients (``common.sprsound_splits``), not a random split over events;
+* held-out items are whole patients (``common.splits``), not a random split over events;
 * the frozen encoder stays in eval mode during stage 2 (:class:`LinearProbe`), so its BatchNorm
   statistics do not drift with the fine-tuning batches;
 * MixUp is applied to training batches only, never in evaluation;
@@ -26,10 +26,8 @@ Pitfalls of the paper's public code, avoided here:
   an epoch on them would flatter the score (the public code's "best" checkpoint was a reference to the
   live weights, so it was the last epoch too, by accident); the trainer copies, if a metric is selected;
 * the learning rate is constant (``min_lr_ratio=1.0``): the public code's cosine option read a misspelled
-  attribute, so what schedule it ran is not what its options claim.
-
-Each run keeps its :class:`respkit.runs.RunArtifacts` (held-out and test predictions, the encoder's
-embeddings of the held-out items, both stages' histories) in its work folder.
+  attribute, so what schedule it ran is not what its options claim; at a constant rate BatchNorm's running
+  statistics trail the moving weights, so they are recomputed for the final weights after training.
 """
 
 from __future__ import annotations
@@ -60,17 +58,15 @@ SAMPLE_RATE = 8000
 
 
 def _sgd(epochs: int, lr: float, **changes: Any) -> TrainConfig:
-    """The paper's optimiser: SGD, momentum 0.9, weight decay 1e-4, constant learning rate."""
+    """The paper's optimiser: SGD, momentum 0.9, weight decay 1e-4, constant learning rate (BatchNorm
+    statistics recomputed for the final weights, which a constant rate leaves trailing)."""
     return TrainConfig(epochs=epochs, lr=lr, optimizer="sgd", momentum=0.9, weight_decay=1e-4,
-                       min_lr_ratio=1.0, **changes)
+                       min_lr_ratio=1.0, recompute_batchnorm=True, **changes)
 
 
 @dataclass(frozen=True)
 class BaselineConfig(RecipeConfig):
-    """ResNet18 with cross-entropy (``supcon.resnet``); the fields shared by every recipe of the chapter.
-
-    ``full`` is the paper's protocol (for a GPU, 4 loader workers); ``quick`` see :data:`_QUICK_DATA`.
-    """
+    """ResNet18 with cross-entropy (``supcon.resnet``); the fields shared by every recipe of the chapter."""
 
     task: str | None = "1-2"  # "1-1", "1-2" (events) or "2-1", "2-2" (records)
     event_seconds: float = 3.0  # clip length of events (and of windows)
@@ -86,6 +82,10 @@ class BaselineConfig(RecipeConfig):
     @classmethod
     def quick(cls) -> BaselineConfig:
         return cls(**_QUICK_DATA, train=_quick_train(QUICK_EPOCHS))
+
+    @classmethod
+    def cpu(cls) -> BaselineConfig:  # every item, the paper's optimiser, a quarter-width ResNet18
+        return cls(width=16, num_workers=0, train=_sgd(20, 1e-2))
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -117,6 +117,10 @@ class SupConConfig(BaselineConfig):
     def quick(cls) -> SupConConfig:
         return cls(**_QUICK_DATA, pretrain=_quick_train(QUICK_EPOCHS), finetune=_quick_train(QUICK_EPOCHS // 2))
 
+    @classmethod
+    def cpu(cls) -> SupConConfig:  # every item, the paper's optimiser, a quarter-width ResNet18
+        return cls(width=16, num_workers=0, pretrain=_sgd(20, 1e-2), finetune=_sgd(10, 1e-2))
+
 
 @dataclass(frozen=True)
 class MixUpConfig(SupConConfig):
@@ -147,17 +151,15 @@ class WindowsConfig(MixUpConfig):
             raise ValueError(f"supcon.windows decides records: task must be '2-1' or '2-2', got {self.task!r}")
 
 
-# Quick profile: a quarter-width ResNet18 on 32 MFCCs at hop 256 (94 frames for 3 s instead of 188),
-# 4 s records, 1,200 training items seen a few times; no loader workers.
+# Quick: a quarter-width ResNet18 on 32 MFCCs at hop 256 (94 frames for 3 s), 4 s records, 1,200 items.
 _QUICK_DATA = dict(n_mfcc=32, hop_length=256, record_seconds=4.0, width=16, max_train=1200, max_val=600,
                    max_test=600, num_workers=0)
 QUICK_EPOCHS = 6
 
 
 def _quick_train(epochs: int) -> TrainConfig:
-    """AdamW decaying to 1 % on a cosine, not the paper's constant-rate SGD: in a few hundred steps at a
-    constant rate the weights keep moving and BatchNorm's running statistics trail them, and the
-    evaluated model (eval mode) scored below always answering Normal."""
+    """AdamW with a cosine decay to 1 %: a few hundred steps of the paper's constant-rate SGD end with
+    weights still moving (evaluated, they scored below always answering Normal)."""
     return TrainConfig(epochs=epochs, lr=3e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=0.5,
                        min_lr_ratio=0.01)
 
@@ -191,12 +193,12 @@ def train_two_stage(config: SupConConfig, train_set: Any, seed: int, workdir: Pa
     model = build_model(config, len(train_set.classes))
     projector = ProjectionHead(model.num_features, model.num_features, config.embedding_dim)
     stage1 = Trainer(SupConObjective(model, projector, config.temperature),
-                     dataclasses.replace(config.pretrain, seed=seed), checkpoint_dir=encoder_dir, progress=False)
+                     dataclasses.replace(config.pretrain, seed=seed), checkpoint_dir=encoder_dir)
     pretrain = stage1.fit(common.train_loader(Clips(train_set, frames, train=True, n_views=2), config,
                                               balanced=config.balanced))
     mixup = MixUp(config.mixup_alpha) if config.mixup_alpha is not None else None
     stage2 = Trainer(LinearProbe(model, mixup), dataclasses.replace(config.finetune, seed=seed),
-                     checkpoint_dir=workdir / "finetune", progress=False)
+                     checkpoint_dir=workdir / "finetune")
     finetune = stage2.fit(common.train_loader(Clips(train_set, frames, train=True), config, balanced=config.balanced))
     return model, {"pretrain": pretrain, "finetune": finetune}
 
@@ -234,7 +236,7 @@ class ResNetBaseline(Recipe):
         data_splits = common.splits(data, config, transform=features(config), duration=None, precompute=True)
         model = build_model(config, len(data_splits.classes))
         trainer = Trainer(Supervised(model), dataclasses.replace(config.train, seed=seed),
-                          checkpoint_dir=workdir / "train", progress=False)
+                          checkpoint_dir=workdir / "train")
         frames = clip_frames(config.clip_seconds, config.hop_length)
         history = trainer.fit(common.train_loader(Clips(data_splits.train, frames, train=True), config,
                                                   balanced=config.balanced))

@@ -43,6 +43,10 @@ class TrainConfig:
             are kept and restored at the end; ``None`` keeps the last epoch's weights.
         max_steps_per_epoch: cap on optimizer steps per epoch (the ``quick`` profile); ``None``: no cap.
         log_every: steps between progress-bar updates and NaN checks (each one waits for the GPU).
+        recompute_batchnorm: after training, replace every BatchNorm's running statistics by their average
+            over one pass of training batches through the final weights. Running statistics are a moving
+            average over past steps; while the weights still move (a constant learning rate), they trail
+            the weights, and the network evaluated in eval mode is not the one trained.
     """
 
     epochs: int = 10
@@ -59,6 +63,7 @@ class TrainConfig:
     select_metric: str | None = None
     max_steps_per_epoch: int | None = None
     log_every: int = 10
+    recompute_batchnorm: bool = False
 
     def __post_init__(self) -> None:
         # Fail at construction, where the mistake is, rather than epochs into a run.

@@ -35,7 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from respkit import __version__
-from respkit.profiles import select_device
+from respkit.profiles import select_device, show_progress
 from respkit.train import distributed
 from respkit.files import atomic_save
 from respkit.train.checkpoint import load_checkpoint, rng_state, set_rng_state
@@ -148,7 +148,7 @@ class Trainer:
         config: the optimisation settings.
         device: where to train (default: :func:`respkit.profiles.select_device`).
         checkpoint_dir: where ``last.pt`` is written after every epoch and resumed from; ``None``: no checkpoints.
-        progress: show a tqdm progress bar with the live loss.
+        progress: show a tqdm progress bar with the live loss; default :func:`respkit.profiles.show_progress`.
 
     After :meth:`fit`, the objective holds the weights of the best epoch for ``config.select_metric``
     (a copy kept in :attr:`best_state`), or of the last epoch when no metric is selected.
@@ -165,7 +165,7 @@ class Trainer:
         *,
         device: str | torch.device | None = None,
         checkpoint_dir: str | Path | None = None,
-        progress: bool = True,
+        progress: bool | None = None,
     ) -> None:
         self.config = config
         self.device = distributed.setup(select_device(device))  # under torchrun: joins the group, picks this rank's GPU
@@ -173,7 +173,7 @@ class Trainer:
         # What a training step calls: a DistributedDataParallel replica under torchrun, else the objective itself.
         self.replica = distributed.wrap(self.objective, self.device)
         self.checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
-        self.progress = progress
+        self.progress = show_progress() if progress is None else progress
         self.params = [p for p in self.objective.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config)
         self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None  # built by fit(): needs the loader length
@@ -232,7 +232,29 @@ class Trainer:
 
         if self.best_state is not None:
             self.objective.load_state_dict(self.best_state)
+        if cfg.recompute_batchnorm:
+            self._recompute_batchnorm(train_loader, steps_per_epoch)
         return self.history
+
+    @torch.no_grad()
+    def _recompute_batchnorm(self, loader: Iterable, steps: int) -> None:
+        """Running statistics of every BatchNorm in train mode, averaged over one epoch of batches (no step taken).
+
+        Seeded like an epoch after the last, so a resumed run recomputes the very same statistics. Layers that
+        the objective keeps in eval mode (a frozen encoder under a linear probe) keep theirs.
+        """
+        self.objective.train()
+        layers = [m for m in self.objective.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+        momenta = [layer.momentum for layer in layers]
+        for layer in layers:
+            layer.reset_running_stats()
+            layer.momentum = None  # a cumulative average over the pass, not a moving one
+        torch.manual_seed(epoch_seed(self.config.seed, self.config.epochs))
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            for batch in islice(loader, steps):
+                self.replica(to_device(batch, self.device))
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
 
     # ----------------------------------------------------------------------------------------------
     def _train_epoch(self, loader: Iterable, epoch: int, steps: int, bar: tqdm) -> dict[str, float]:

@@ -13,7 +13,10 @@ non-empty folder without it, so user data is never overwritten. Every file is wr
 
 Sizes are kept small on purpose (a few hundred cycles or events, ~15 MB each, a second or two to
 write): enough for a tiny model to learn on a laptop CPU, with class balances skewed like the real
-data but with more minority examples than a sample of that size would hold.
+data but with more minority examples than a sample of that size would hold. How hard the classes are
+to tell apart is the ``difficulty`` argument (:class:`~respkit.data.synthetic.sounds.Difficulty`); its
+default, :data:`~respkit.data.synthetic.sounds.DIFFICULTY`, is calibrated against a reference model
+(:mod:`respkit.data.synthetic.reference`) and recorded in the manifest's parameters.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from respkit.data.synthetic import sounds
-from respkit.data.synthetic.sounds import DEVICES, Cycle, simulate_recording
+from respkit.data.synthetic.sounds import DEVICES, DIFFICULTY, Cycle, Difficulty, simulate_recording
 from respkit.files import atomic_write
 
 MANIFEST = "SIMULATED.json"
@@ -172,7 +175,7 @@ def write_icbhi(
     seed: int = 0,
     recordings_per_patient: int = 2,
     cycles_per_recording: tuple[int, int] = (4, 7),
-    snr_db: tuple[float, float] = (20.0, 35.0),
+    difficulty: Difficulty = DIFFICULTY,
 ) -> Path:
     """Write a simulated ICBHI 2017 database under ``root`` and return ``root``.
 
@@ -183,13 +186,14 @@ def write_icbhi(
     device at its real sample rate (Litt3200 4 kHz, the others 44.1 kHz), and
     ``recordings_per_patient`` recordings of 4–7 cycles each. The split is patient-wise 60/40 except
     for one patient whose recordings fall on both sides, like patients 156 and 218 of the real file.
+    Each recording's noise SNR is drawn from ``difficulty.noise_snr_db``.
     The defaults give ~260 cycles, ~15 MB, in a second or two.
     """
     parameters = {
         "n_patients": n_patients,
         "recordings_per_patient": recordings_per_patient,
         "cycles_per_recording": list(cycles_per_recording),
-        "snr_db": list(snr_db),
+        "difficulty": asdict(difficulty),
     }
     out = _Writer(root, "icbhi", seed, parameters)
     rng = np.random.default_rng(seed)
@@ -211,10 +215,10 @@ def write_icbhi(
             name = f"{pid}_{shared_index if mode == 'mc' else f'{j + 1}b1'}_{location}_{mode}_{device}"
             n_cycles = int(rng.integers(cycles_per_recording[0], cycles_per_recording[1] + 1))
             kinds = [str(k) for k in rng.choice(ICBHI_CLASSES, size=n_cycles, p=ICBHI_DIAGNOSES[diagnosis][0])]
-            recording_snr = float(rng.uniform(*snr_db))
+            recording_snr = float(rng.uniform(*difficulty.noise_snr_db))
             waveform, cycles = simulate_recording(
                 kinds, sample_rate, rng, device, recording_snr, cycle_duration_s=(1.4, 2.6),
-                lead_in_s=round(float(rng.uniform(0.0, 0.3)), 3),
+                lead_in_s=round(float(rng.uniform(0.0, 0.3)), 3), difficulty=difficulty,
             )
             split = "test" if i == straddler and j == recordings_per_patient - 1 else sides[i]
             out.wav(f"ICBHI_final_database/{name}.wav", waveform, sample_rate)
@@ -301,6 +305,7 @@ def write_sprsound(
     seed: int = 0,
     records_per_patient: int = 2,
     inter_test_fraction: float = 0.25,
+    difficulty: Difficulty = DIFFICULTY,
 ) -> Path:
     """Write a simulated SPRSound (BioCAS 2022) release under ``root/BioCAS2022`` and return ``root``.
 
@@ -308,7 +313,8 @@ def write_sprsound(
     ``patientID_age_gender_location_recID``, with a JSON each:
     ``{"record_annotation": ..., "event_annotation": [{"start": "ms", "end": "ms", "type": ...}]}``.
     Events are breath cycles separated by pauses; one record in ten lists them out of order, as some
-    real files do. Poor Quality records are drowned in noise and clipped, and list no events.
+    real files do. Each record's noise SNR is drawn from ``difficulty.noise_snr_db``, except Poor
+    Quality records: those are drowned in noise (-3 to 3 dB) and clipped, and list no events.
     Train patients have ``records_per_patient`` records in ``train2022_*``; every third of them has
     one more record in ``test2022_json/intra_test_json`` (seen patients); ``inter_test_fraction`` of
     the patients have one record each in ``inter_test_json`` only (unseen patients). Test audio goes
@@ -318,6 +324,7 @@ def write_sprsound(
         "n_patients": n_patients,
         "records_per_patient": records_per_patient,
         "inter_test_fraction": inter_test_fraction,
+        "difficulty": asdict(difficulty),
     }
     out = _Writer(root, "sprsound", seed, parameters)
     rng = np.random.default_rng(seed)
@@ -340,7 +347,7 @@ def write_sprsound(
         target = str(rng.choice(labels, p=label_p))
         poor = target == "Poor Quality"
         # Poor Quality: the breaths are there but buried in noise and clipped, so nothing is annotated.
-        snr_db = float(rng.uniform(-3.0, 3.0) if poor else rng.uniform(15.0, 35.0))
+        snr_db = float(rng.uniform(-3.0, 3.0) if poor else rng.uniform(*difficulty.noise_snr_db))
         duration_s = 15.36 if rng.random() < 0.15 else 9.216
         waveform, cycles = simulate_recording(
             _sprsound_kinds(target, rng),
@@ -353,6 +360,7 @@ def write_sprsound(
             lead_in_s=round(float(rng.uniform(0.0, 0.2)), 3),
             duration_s=duration_s,
             peak=float(rng.uniform(2.5, 4.0)) if poor else 0.7,
+            difficulty=difficulty,
         )
         # Cycle bounds are whole milliseconds, so these strings are the exact ground truth.
         events = [] if poor else [

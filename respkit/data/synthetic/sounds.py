@@ -18,6 +18,34 @@ one function per component, so the book can show how each one is made and a test
 :func:`simulate_cycle` and :func:`simulate_recording` put these together and return, beside the
 waveform, the exact list of :class:`SoundEvent` s that went into it. The parameter tables
 (:data:`CRACKLES`, :data:`CONTINUOUS`, :data:`DEVICES`) are plain data, so a reader sees every choice.
+
+How hard the sounds are to tell apart is one small record, :class:`Difficulty`, whose knobs move the
+sounds away from the tables in ways a reader can predict:
+
+- ``event_level_db`` — the loudness of every adventitious sound against the breath sound, in dB
+  relative to the tables (whose amplitudes are peaks over the breath noise's RMS: crackles +6 to
+  +12 dB, continuous sounds +2 to +10 dB). Lower is quieter: sounds sink into the breath and the
+  heart, sensitivity falls first, and the score falls towards the always-Normal floor (10 dB below
+  the default: reference score on SPRSound task 1-2 from 0.71-0.83 to 0.36-0.42).
+- ``event_rate`` — how much adventitious sound an abnormal cycle holds: it scales the number of
+  crackles per cycle and the share of its breath phase a continuous sound lasts. Fewer, shorter
+  sounds are easier to miss, chiefly by a model that averages over the whole cycle (0.4: task 1-1
+  falls by 0.15-0.21).
+- ``overlap`` — how alike the sibling sounds are: the probability that an adventitious sound takes
+  its pitch and length from a sibling type (fine and coarse crackles; wheeze, rhonchi and stridor),
+  keeping its own timing, loudness and label. It blurs the subtypes (SPRSound task 1-2) and barely
+  touches normal against adventitious (task 1-1, ICBHI): at 1 only timing tells the subtypes apart
+  (task 1-2 falls by 0.05-0.13, task 1-1 moves within its seed-to-seed spread).
+- ``noise_snr_db`` — the range the dataset writers draw each recording's background-noise SNR from
+  (:func:`add_noise`, after the device colouring). Lower blurs everything, the quiet crackles first;
+  the breath sound masks more than white noise does (0-5 dB: task 1-2 falls by only 0.04-0.06).
+
+The figures are the reference model's, seeds 0-2 at the writers' default sizes; the device mix (a
+stethoscope's low-pass, ICBHI's 4 kHz Litt3200) is part of each writer, not of the difficulty.
+
+:data:`PHYSIOLOGY` is the tables as written (what :func:`simulate_cycle` draws by default and
+chapter 1 shows); :data:`DIFFICULTY` is the writers' default, calibrated so that a small reference
+model reaches a stated score (:mod:`respkit.data.synthetic.reference`): learnable, not trivial.
 """
 
 from __future__ import annotations
@@ -33,7 +61,7 @@ from scipy import signal
 #: The simulator's one version number. Bump it when any output changes: it names the folder of the default
 #: simulated datasets (:func:`respkit.data.locate.simulated_root`) and is stored in every manifest, so a
 #: bump both moves to a fresh folder and marks what was written.
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2
 
 #: Cycle kinds that :func:`simulate_cycle` understands, mapped to the adventitious sounds they hold.
 #: "crackle" draws fine or coarse crackles (ICBHI does not tell them apart).
@@ -92,6 +120,44 @@ class Cycle:
     def wheezes(self) -> bool:
         # ICBHI's "wheezes" column counts rhonchi too (low-pitched wheezes).
         return any(e.kind in ("wheeze", "rhonchi") for e in self.events)
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """How far the simulated sounds move from the parameter tables; see the module docstring.
+
+    Attributes:
+        event_level_db: gain, in dB, on every adventitious sound's amplitude (0: the tables).
+        event_rate: factor on the crackles per cycle and on a continuous sound's share of its phase.
+        overlap: probability, in [0, 1], that an adventitious sound borrows a sibling type's pitch and length.
+        noise_snr_db: range of the per-recording background-noise SNR the dataset writers draw.
+    """
+
+    event_level_db: float = 0.0
+    event_rate: float = 1.0
+    overlap: float = 0.0
+    noise_snr_db: Range = (20.0, 35.0)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.overlap <= 1.0:
+            raise ValueError(f"overlap is a probability in [0, 1], got {self.overlap}")
+        if self.event_rate <= 0:
+            raise ValueError(f"event_rate must be positive, got {self.event_rate}")
+
+    @property
+    def event_gain(self) -> float:
+        return 10 ** (self.event_level_db / 20)
+
+
+#: The parameter tables as written: the sounds of REFERENCES.md, neither quieter nor blurred.
+PHYSIOLOGY = Difficulty()
+
+#: The dataset writers' default, calibrated with :func:`respkit.data.synthetic.reference.reference_score`.
+#: On the tables alone that log-mel logistic regression scores 0.86-0.90 on SPRSound task 1-2 (seeds 0-2),
+#: little short of perfect; adventitious sounds 2 dB quieter and one in ten borrowing a sibling's sound
+#: bring it to 0.71-0.83 (seeds 0-4), task 1-1 to 0.83-0.90 and ICBHI to 0.71-0.80: the bands of
+#: :data:`respkit.data.synthetic.reference.REFERENCE_SCORE`. (4 dB and one in five: 0.63-0.75, too hard.)
+DIFFICULTY = Difficulty(event_level_db=-2.0, overlap=0.1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,17 +403,31 @@ def add_noise(waveform: np.ndarray, snr_db: float, seed_or_rng: SeedLike = None)
 # ---------------------------------------------------------------------------------------------
 
 
+def _sounds_like(table: dict, kind: str, difficulty: Difficulty, rng: np.random.Generator):
+    """The spec whose pitch and length a sound of ``kind`` takes: its own, or with probability
+    ``difficulty.overlap`` a sibling's (another entry of the same table)."""
+    # No draw at overlap 0, so the tables alone give the same sounds, seed for seed, as simulator v1.
+    if difficulty.overlap == 0 or rng.random() >= difficulty.overlap:
+        return table[kind]
+    siblings = [k for k in table if k != kind]
+    return table[siblings[int(rng.integers(len(siblings)))]]
+
+
 def _place_crackles(
-    out: np.ndarray, sample_rate: int, spec: CrackleSpec, kind: str, phases: dict[str, tuple[float, float]],
-    rng: np.random.Generator,
+    out: np.ndarray, sample_rate: int, kind: str, phases: dict[str, tuple[float, float]],
+    rng: np.random.Generator, difficulty: Difficulty,
 ) -> list[SoundEvent]:
     """Add crackles of one type into ``out`` at non-overlapping times inside the spec's windows."""
+    spec = CRACKLES[kind]
     events: list[SoundEvent] = []
-    count = int(rng.integers(spec.count[0], spec.count[1] + 1))
+    low, high = (max(1, round(n * difficulty.event_rate)) for n in spec.count)
+    count = int(rng.integers(low, high + 1))
     for _ in range(count):
         phase, lo, hi = spec.windows[int(rng.integers(len(spec.windows)))]
         p_start, p_end = phases[phase]
-        freq, dur, amp = (_uniform(rng, b) for b in (spec.frequency_hz, spec.duration_s, spec.amplitude))
+        sound = _sounds_like(CRACKLES, kind, difficulty, rng)
+        freq, dur = _uniform(rng, sound.frequency_hz), _uniform(rng, sound.duration_s)
+        amp = _uniform(rng, spec.amplitude) * difficulty.event_gain
         t0 = _uniform(rng, (p_start + lo * (p_end - p_start), p_start + hi * (p_end - p_start) - dur))
         start = int(round(t0 * sample_rate))
         wave = burst(sample_rate, freq, dur, amp)
@@ -362,23 +442,27 @@ def _place_crackles(
 
 
 def _place_tone(
-    out: np.ndarray, sample_rate: int, spec: ToneSpec, kind: str, phases: dict[str, tuple[float, float]],
-    rng: np.random.Generator, frequency_hz: float | None,
+    out: np.ndarray, sample_rate: int, kind: str, phases: dict[str, tuple[float, float]],
+    rng: np.random.Generator, frequency_hz: float | None, difficulty: Difficulty,
 ) -> SoundEvent:
     """Add one continuous sound into ``out`` inside one of the spec's breath phases."""
+    spec = CONTINUOUS[kind]
     p_start, p_end = phases[spec.phases[int(rng.integers(len(spec.phases)))]]
     phase_s = p_end - p_start
-    dur = min(max(_uniform(rng, spec.coverage) * phase_s, spec.min_duration_s), phase_s)
-    freq = frequency_hz if frequency_hz is not None else _uniform(rng, spec.frequency_hz)
-    amp = _uniform(rng, spec.amplitude)
+    coverage = min(_uniform(rng, spec.coverage) * difficulty.event_rate, 1.0)
+    dur = min(max(coverage * phase_s, spec.min_duration_s), phase_s)
+    sound = _sounds_like(CONTINUOUS, kind, difficulty, rng)
+    freq = frequency_hz if frequency_hz is not None else _uniform(rng, sound.frequency_hz)
+    amp = _uniform(rng, spec.amplitude) * difficulty.event_gain
     start = int(round(_uniform(rng, (p_start, p_end - dur)) * sample_rate))
-    wave = tone(sample_rate, freq, dur, rng, harmonics=spec.harmonics, amplitude=amp)[: len(out) - start]
+    wave = tone(sample_rate, freq, dur, rng, harmonics=sound.harmonics, amplitude=amp)[: len(out) - start]
     out[start : start + len(wave)] += wave
     return SoundEvent(kind, start / sample_rate, (start + len(wave)) / sample_rate, freq, amp)
 
 
 def _breath(
-    kind: str, n_samples: int, sample_rate: int, rng: np.random.Generator, frequency_hz: float | None
+    kind: str, n_samples: int, sample_rate: int, rng: np.random.Generator, frequency_hz: float | None,
+    difficulty: Difficulty,
 ) -> tuple[np.ndarray, list[SoundEvent]]:
     """The clean body sound of one cycle (no heart, device or noise) and its events."""
     if kind not in CYCLE_KINDS:
@@ -394,9 +478,9 @@ def _breath(
         if component == "crackle":  # fine crackles are the commoner in ICBHI-like cohorts
             component = "fine_crackle" if rng.random() < 2 / 3 else "coarse_crackle"
         if component in CRACKLES:
-            events += _place_crackles(out, sample_rate, CRACKLES[component], component, phases, rng)
+            events += _place_crackles(out, sample_rate, component, phases, rng, difficulty)
         else:
-            events.append(_place_tone(out, sample_rate, CONTINUOUS[component], component, phases, rng, frequency_hz))
+            events.append(_place_tone(out, sample_rate, component, phases, rng, frequency_hz, difficulty))
     return out, events
 
 
@@ -412,6 +496,7 @@ def simulate_recording(
     duration_s: float | None = None,
     peak: float = 0.7,
     frequency_hz: float | None = None,
+    difficulty: Difficulty = PHYSIOLOGY,
 ) -> tuple[np.ndarray, list[Cycle]]:
     """Consecutive breath cycles of the given kinds, recorded by one device.
 
@@ -420,6 +505,8 @@ def simulate_recording(
     ``lead_in_s`` of quiet (heart sounds and noise only). With ``duration_s`` the recording has exactly
     that length and cycles that would not end inside it are left out. The result is scaled to
     ``peak`` and clipped to [-1, 1], so ``peak > 1`` simulates a clipped (overdriven) recording.
+    ``difficulty`` sets the adventitious sounds' loudness, amount and overlap (its noise range is the
+    writers' business: ``snr_db`` is this recording's).
 
     Returns the float32 waveform and the cycles that made it; each cycle's events (its phases, its
     adventitious sounds and the heart sounds that begin inside it) use the recording's time axis.
@@ -441,7 +528,7 @@ def simulate_recording(
     cycles = []
     for kind, start_s, end_s in planned:
         start, end = int(round(start_s * sample_rate)), int(round(end_s * sample_rate))
-        sound, events = _breath(kind, end - start, sample_rate, rng, frequency_hz)
+        sound, events = _breath(kind, end - start, sample_rate, rng, frequency_hz, difficulty)
         body[start:end] += sound
         # Cycle bounds are whole milliseconds; the sounds inside sit on the sample grid.
         cycles.append(Cycle(kind, start_s, end_s, tuple(e.shifted(start / sample_rate) for e in events)))
@@ -469,6 +556,7 @@ def simulate_cycle(
     device: str = "AKGC417L",
     snr_db: float = 30.0,
     frequency_hz: float | None = None,
+    difficulty: Difficulty = PHYSIOLOGY,
 ) -> tuple[np.ndarray, list[SoundEvent]]:
     """One breath cycle of ``kind`` (see :data:`CYCLE_KINDS`) with all the sounds it holds.
 
@@ -479,6 +567,7 @@ def simulate_cycle(
     rng = _rng(seed_or_rng)
     bounds = (duration_s, duration_s) if duration_s is not None else (1.6, 2.8)
     waveform, cycles = simulate_recording(
-        [kind], sample_rate, rng, device, snr_db, cycle_duration_s=bounds, frequency_hz=frequency_hz
+        [kind], sample_rate, rng, device, snr_db, cycle_duration_s=bounds, frequency_hz=frequency_hz,
+        difficulty=difficulty,
     )
     return waveform, list(cycles[0].events)
