@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:30s} {doc[0] if doc else ''}")
         return 0
 
+    from respkit.profiles import configure_threads, select_device, select_profile
+
+    configure_threads(select_profile(args.profile), select_device())
     results = run_experiment(
         args.recipe,
         profile=args.profile,

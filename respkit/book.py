@@ -31,7 +31,7 @@ import respkit
 from respkit.data.locate import DataSource, resolve_data
 from respkit.experiments import load_results
 from respkit.files import cache_dir
-from respkit.profiles import Profile, seed_everything, select_device, select_profile
+from respkit.profiles import Profile, configure_threads, seed_everything, select_device, select_profile
 
 #: Results files of recorded runs, shipped inside the package so that every install can render them.
 RECORDED_RESULTS = Path(__file__).resolve().parent / "results"
@@ -144,6 +144,7 @@ def setup_chapter(
         seed=seed,
         runs_dir=runs_dir(),
     )
+    configure_threads(session.profile, session.device)
     seed_everything(seed)
     print(session)
     if fallback:

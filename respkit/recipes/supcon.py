@@ -153,7 +153,7 @@ class WindowsConfig(MixUpConfig):
 
 # Quick: a quarter-width ResNet18 on 32 MFCCs at hop 256 (94 frames for 3 s), 4 s records, 1,200 items.
 _QUICK_DATA = dict(n_mfcc=32, hop_length=256, record_seconds=4.0, width=16, max_train=1200, max_val=600,
-                   max_test=600, num_workers=0)
+                   max_test=300, num_workers=0)
 QUICK_EPOCHS = 6
 
 
