@@ -161,11 +161,13 @@ def test_cli_run_and_list(tmp_path, capsys):
     argv = ["run", "toy", "--profile", "quick", "--seeds", "2", "--out", str(tmp_path), "--set", "train.lr=0.02"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    path = Path(out.strip().splitlines()[-1].removeprefix("results: "))
+    path = Path(out.strip().splitlines()[-1].removeprefix("all metrics: "))
     stored = load_results(path)
     assert path.parent == tmp_path and stored["seeds"] == [0, 1] and stored["config"]["train"]["lr"] == 0.02
     assert stored["command"] == "python -m respkit " + " ".join(argv)
-    assert "| toy | quick | 2 |" in out
+    # A short table: the headline metrics only (the toy reports a score), the rest is in the file.
+    assert out.strip().splitlines()[-4:-1] == ["| recipe | profile | seeds | score |", "| --- | --- | --- | --- |",
+                                                "| toy | quick | 2 | 55.00 ± 7.07 |"]
 
     assert main(argv) == 0
     assert f"loaded results from {path}" in capsys.readouterr().out

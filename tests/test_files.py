@@ -84,12 +84,6 @@ def test_atomic_save_round_trips(tmp_path):
     assert torch.equal(loaded["w"], state["w"]) and loaded["step"] == 7
 
 
-def test_checkpoint_module_keeps_its_public_names():
-    from respkit.train import checkpoint
-
-    assert checkpoint.atomic_write is files.atomic_write and checkpoint.atomic_save is files.atomic_save
-
-
 def test_sha256sum_matches_hashlib_across_chunks(tmp_path):
     data = bytes(range(256)) * 10_000 + b"tail"  # 2.4 MiB: more than two 1 MiB chunks, and a ragged end
     (tmp_path / "f").write_bytes(data)
