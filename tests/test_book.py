@@ -87,7 +87,7 @@ def test_sync_is_idempotent_and_writes_gpu_metadata(tmp_path):
     assert synced["metadata"]["accelerator"] == "GPU"
     assert synced["metadata"]["colab"] == {"name": "kept", "provenance": [], "gpuType": "T4"}
     source = "".join(synced["cells"][1]["source"])
-    assert f'os.environ.get("RESPKIT_INSTALL", "{project.INSTALL_SPEC}")' in source
+    assert f'spec = "{project.INSTALL_SPEC}"' in source and 'os.environ.get("RESPKIT_INSTALL", spec)' in source
     assert source.endswith(f'setup_chapter("{chapter.title}", datasets=["icbhi", "sprsound"])')
     assert synced["cells"][0] == notebook["cells"][0]
 

@@ -34,14 +34,17 @@ def setup_cell(chapter: project.Chapter) -> str:
     """The source of a chapter's first code cell."""
     datasets = ", ".join(f'"{name}"' for name in chapter.datasets)
     return (
-        "# Setup, written by tools/sync_notebooks.py: where respkit is missing (Colab), install it and keep the\n"
-        f"# preinstalled torch; ${project.INSTALL_ENV} may name another source (a fork, a wheel, a checkout).\n"
-        "# Then pick the profile, seed everything and find the data.\n"
+        "# Setup, written by tools/sync_notebooks.py. Where respkit is missing (Colab),\n"
+        "# install it and keep the preinstalled torch; $" + project.INSTALL_ENV + " may name\n"
+        "# another source (a fork, a wheel, a checkout). Then pick the profile, seed\n"
+        "# everything and find the data.\n"
         "try:\n"
         "    import respkit\n"
         "except ImportError:\n"
         "    import os\n"
-        f'    source = os.environ.get("{project.INSTALL_ENV}", "{project.INSTALL_SPEC}")\n'
+        "\n"
+        f'    spec = "{project.INSTALL_SPEC}"\n'
+        f'    source = os.environ.get("{project.INSTALL_ENV}", spec)\n'
         '    %pip install -q "{source}"\n'
         "from respkit.book import setup_chapter\n"
         "\n"

@@ -91,7 +91,7 @@ class TwoViews(nn.Module):
                 call_with_generator(self.transform, x, generator))
 
 
-# name -> factory(sample_rate) with CLAR's default ranges (REFERENCES.md).
+# name -> factory(sample_rate) with CLAR's default ranges (Al-Tahan & Mohsenzadeh, AISTATS 2021).
 CLAR_AUGMENTATIONS: dict[str, Callable[[int], nn.Module]] = {
     "pitch_shift": lambda sample_rate: PitchShift(sample_rate),
     "fade": lambda sample_rate: Fade(),

@@ -2,7 +2,7 @@
 
 CLAR learns audio representations by pulling together two augmented views of the same clip (NT-Xent).
 The choice of augmentations decides what the two views share, so the paper
-compares seven of them; its ranges (``shared/docs/REFERENCES.md``) are the defaults here:
+compares seven of them; its ranges (Al-Tahan & Mohsenzadeh, AISTATS 2021) are the defaults here:
 
 * :class:`PitchShift` — ±15 semitones (phase vocoder + resampling, length kept);
 * :class:`Fade` — fade in and out, each up to half the clip, five fade shapes;

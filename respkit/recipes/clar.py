@@ -108,7 +108,7 @@ class CLARConfig(RecipeConfig):
     temperature: float = 0.5
     contrastive_weight: float = 1.0
     batch_size: int = 128
-    # REFERENCES.md gives no optimiser settings for CLAR; these are respkit's choices for ResNet18 from scratch.
+    # The CLAR paper's optimiser settings are not followed here: respkit's choices for a ResNet18 from scratch.
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=100, lr=1e-3, optimizer="adamw", weight_decay=1e-4, warmup_epochs=5))
     finetune: TrainConfig = field(default_factory=lambda: TrainConfig(

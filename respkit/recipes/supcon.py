@@ -10,7 +10,7 @@ The recipes are the rows of the paper's ablation (its Table III), for any challe
 * ``supcon.windows`` — record tasks (2-1, 2-2) through sliding 3 s windows: the ``supcon.mixup`` model
   trained on events plus a Poor Quality class, and :func:`respkit.inference.record_label_from_windows`.
 
-The pipeline (REFERENCES.md): 8 kHz audio, peak-normalised to ±0.5 with zero mean; 64 MFCCs (n_fft 512,
+The pipeline (the paper and its public code, github.com/HUJH511/BioCAS-2023-Grand_Challenge): 8 kHz audio, peak-normalised to ±0.5 with zero mean; 64 MFCCs (n_fft 512,
 hop 128) z-scored per item; the MFCCs of each event (or record) are cut to 3 s (records: 15 s) by a
 random crop, or placed at a random position among zeros when shorter, and flipped in time with
 probability 0.5; batches drawn by a class-balanced sampler. All three models see exactly these inputs.

@@ -3,7 +3,7 @@
 The real loaders (:class:`respkit.data.ICBHI`, :class:`respkit.data.SPRSound`) read these folders
 unchanged, so every chapter runs the same code on simulated and on real data. The writers mirror the
 official releases: file names, sample rates, tab- and CRLF-conventions of the tables, the JSON keys and
-millisecond strings, the split files and folder names (see REFERENCES.md and the real files).
+millisecond strings, the split files and folder names (as in the official releases' files and their READMEs).
 
 Beside the layout each writer puts ``SIMULATED.json``: the generator version, seed and parameters and
 the exact ground truth of every cycle (each crackle, wheeze and heart sound with its time and pitch).

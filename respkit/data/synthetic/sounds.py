@@ -1,7 +1,7 @@
 """Respiratory sounds from first principles: breath cycles with exact ground truth.
 
 Every chapter of the book must run on a machine without the real datasets, so respkit carries a small
-simulator. It builds each sound from the physiology in REFERENCES.md ("Respiratory sound physiology"),
+simulator. It builds each sound from the acoustics of lung sounds (Bohadana et al., NEJM 2014; chapter 1's table),
 one function per component, so the book can show how each one is made and a test can measure it:
 
 - :func:`vesicular` — the normal breath sound: broadband noise shaped by a filter so that most of its
@@ -149,7 +149,7 @@ class Difficulty:
         return 10 ** (self.event_level_db / 20)
 
 
-#: The parameter tables as written: the sounds of REFERENCES.md, neither quieter nor blurred.
+#: The parameter tables as written: the sounds as described in chapter 1, neither quieter nor blurred.
 PHYSIOLOGY = Difficulty()
 
 #: The dataset writers' default, calibrated with :func:`respkit.data.synthetic.reference.reference_score`.
