@@ -61,3 +61,24 @@ from respkit.train import Supervised, TrainConfig, Trainer
 
     held_out = [RunArtifacts.of(results, seed).predictions["val"].y_true for seed in (0, 1)]
     np.testing.assert_array_equal(*held_out)  # the same held-out patients for both seeds
+
+
+TWO_SEEDS = {  # tiny settings: the point is whom each seed is scored on, not what it learns
+    "supcon.mixup": {"max_train": 40, "max_val": 24, "batch_size": 8, "n_mfcc": 16, "width": 4, "embedding_dim": 8,
+                     "event_seconds": 1.0, "pretrain.epochs": 1, "pretrain.max_steps_per_epoch": 2,
+                     "finetune.epochs": 1, "finetune.max_steps_per_epoch": 2},
+    "clar.pretrain_finetune": {"max_train": 40, "max_val": 24, "batch_size": 8, "duration": 1.0,
+                               "projection_dim": 8, "model_kwargs": {"widths": (4, 4, 8, 8)},
+                               "train.epochs": 1, "finetune.epochs": 1},
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(TWO_SEEDS))
+def test_two_seeds_of_a_recipe_are_scored_on_the_same_patients(recipe, simulated, tmp_path):
+    results = run_experiment(recipe, profile="quick", seeds=(0, 1), data=simulated, out_dir=tmp_path,
+                             overrides=TWO_SEEDS[recipe])
+    from respkit.runs import RunArtifacts
+
+    first, second = (RunArtifacts.of(results, seed) for seed in (0, 1))
+    np.testing.assert_array_equal(first.groups["val"], second.groups["val"])
+    np.testing.assert_array_equal(first.predictions["val"].y_true, second.predictions["val"].y_true)

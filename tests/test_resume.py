@@ -71,6 +71,10 @@ FAMILIES = {
                    *steps("train")],
     "clar.pretrain_finetune": [*SMALL_DATA, "duration=1.0", "projection_dim=8",
                                "model_kwargs={'widths': (4, 4, 8, 8)}", *steps("train"), *steps("finetune")],
+    "patchmix.cl": [*SMALL_DATA, "duration=1.0", "model_kwargs={'embed_dim': 16, 'depth': 1, 'num_heads': 2}",
+                    "epoch_items=16", *steps("train")],  # weight averaging after every step
+    "lungsrad.full": [*SMALL_DATA, "batch_size=4", "duration=1.0", "epoch_items=8", *steps("train"),
+                      "train.select_metric=score"],  # two mixers, spectral smoothing, epoch selection
 }
 # (recipe, function whose n-th call kills the process, n)
 CASES = [
@@ -82,6 +86,9 @@ CASES = [
     ("clar.joint", "_end_epoch", 1),  # both streams
     ("clar.pretrain_finetune", "_end_epoch", 3),  # between the stages
     ("clar.pretrain_finetune", "predict", 2),
+    ("patchmix.cl", "_end_epoch", 1),
+    ("lungsrad.full", "_end_epoch", 2),
+    ("lungsrad.full", "atomic_save", 3),  # while writing the last epoch's checkpoint
 ]
 
 
