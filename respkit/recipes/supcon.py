@@ -133,8 +133,7 @@ class MixUpConfig(SupConConfig):
 class WindowsConfig(MixUpConfig):
     """``supcon.windows``: a record task decided from 3 s windows every ``window_step`` seconds.
 
-    The window model is trained on the events of the training records plus their Poor Quality records
-    (one random 3 s crop of such a record per draw), with the classes of :data:`WINDOW_LABELS`.
+    The window model learns events of the training records and their Poor Quality records (:data:`WINDOW_LABELS`).
     """
 
     task: str | None = "2-2"
@@ -287,7 +286,7 @@ class SlidingWindows(Recipe):
 
 
 def window_training_set(data: Any, config: WindowsConfig, transform: nn.Module, records: set[str]) -> WindowTrainingSet:
-    """Events (task 1-2) and Poor Quality records of the training ``records``, with cached features."""
+    """Events (task 1-2, at most ``max_train``) and Poor Quality records of the training ``records``."""
     cache = common.feature_cache()
     root = data.sprsound.root
     events = SPRSound(root, split="train", level="event", task="1-2", transform=transform, cache=cache)
@@ -295,6 +294,7 @@ def window_training_set(data: Any, config: WindowsConfig, transform: nn.Module, 
     pq = RECORD_LABELS.index(POOR_QUALITY)
     keep_events = [i for i, m in enumerate(events.meta) if m.record in records]
     keep_pq = [i for i, m in enumerate(whole.meta) if m.record in records and whole.labels[i] == pq]
-    train_set = WindowTrainingSet(Subset(events, keep_events), Subset(whole, keep_pq))
+    train_events = common.subsample(Subset(events, keep_events), config.max_train, config.split_seed)
+    train_set = WindowTrainingSet(train_events, Subset(whole, keep_pq))
     common.fill_feature_cache(train_set)
     return train_set
