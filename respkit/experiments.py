@@ -98,7 +98,8 @@ def run_experiment(
     stem = f"{name}-{profile}-{config_hash(identity)[:8]}"
     match, free = _find_results(Path(out_dir), stem, identity, data_description)
     if reuse and match is not None:
-        print(f"loaded results from {match} (same recipe, profile, config, seeds and data; reuse=False trains again)")
+        print(f"loaded results from {match.name} (same recipe, profile, config, seeds and data; "
+              "reuse=False trains again)")
         return load_results(match)
 
     started, clock = _now(), time.perf_counter()
@@ -125,7 +126,7 @@ def run_experiment(
     text = json.dumps(results, indent=2) + "\n"
     if distributed.is_main():  # under torchrun every rank computed the same metrics; one writes them
         atomic_write(free, lambda tmp: tmp.write_text(text))
-        print(f"wrote results to {free}")
+        print(f"wrote results to {free.name}")
     return {**results, "path": str(free)}
 
 

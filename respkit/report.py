@@ -38,19 +38,20 @@ def degenerate(result: Mapping[str, Any], prefix: str = "") -> str | None:
 
 
 def results_table(results: Sequence[Mapping[str, Any]], metrics: Sequence[str], *, scale: float = 100.0,
-                  digits: int = 2, label: str = "recipe") -> str:
+                  digits: int = 2, label: str = "recipe", context: bool = True) -> str:
     """A Markdown table, one row per results dict: ``mean ± std`` of each metric, times ``scale`` (percent).
 
-    ``label`` is the results key that names a row. A column ``flag`` is added when any row is
+    ``label`` is the results key that names a row; ``context=False`` leaves out the profile and seeds
+    columns (for a table whose caption says them). A column ``flag`` is added when any row is
     degenerate (:func:`degenerate`, read on the split of the first metric's prefix).
     In a notebook: ``IPython.display.Markdown(results_table(...))``.
     """
     prefix = metrics[0][: metrics[0].index("_") + 1] if metrics and "_" in metrics[0] else ""
     flags = [degenerate(result, prefix) for result in results]
-    header = [label, "profile", "seeds", *metrics] + (["flag"] if any(flags) else [])
+    header = [label, *(["profile", "seeds"] if context else []), *metrics] + (["flag"] if any(flags) else [])
     rows = [header, ["---"] * len(header)]
     for result, flag in zip(results, flags):
-        cells = [str(result[label]), result["profile"], str(len(result["seeds"]))]
+        cells = [str(result[label]), *([result["profile"], str(len(result["seeds"]))] if context else [])]
         for metric in metrics:
             stats = result["summary"].get(metric)
             if stats is None:

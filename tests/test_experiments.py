@@ -88,7 +88,7 @@ def test_results_file_has_provenance_and_is_reused(tmp_path, capsys):
     capsys.readouterr()
     again = run_experiment("toy", profile="quick", seeds=(0, 1), data=FakeData(root="/elsewhere"), out_dir=tmp_path)
     assert Toy.seeds_run == [0, 1] and again["path"] == str(path) and again["summary"] == stored["summary"]
-    assert f"loaded results from {path}" in capsys.readouterr().out
+    assert f"loaded results from {path.name}" in capsys.readouterr().out
 
     # Different data, or reuse=False: trained again into a new file; the old one is never overwritten.
     before = path.read_bytes()
@@ -170,7 +170,7 @@ def test_cli_run_and_list(tmp_path, capsys):
                                                 "| toy | quick | 2 | 55.00 ± 7.07 |"]
 
     assert main(argv) == 0
-    assert f"loaded results from {path}" in capsys.readouterr().out
+    assert f"loaded results from {path.name}" in capsys.readouterr().out
 
 
 def test_cli_as_a_module():
