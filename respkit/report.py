@@ -37,6 +37,15 @@ def degenerate(result: Mapping[str, Any], prefix: str = "") -> str | None:
     return None
 
 
+def summary_cell(stats: Mapping[str, float] | None, scale: float = 100.0, digits: int = 2) -> str:
+    """One table cell of a summarised metric: ``mean ± std`` times ``scale``, the mean alone for one seed, ``–`` if absent."""
+    if stats is None:
+        return "–"
+    if stats["n"] > 1:
+        return f"{stats['mean'] * scale:.{digits}f} ± {stats['std'] * scale:.{digits}f}"
+    return f"{stats['mean'] * scale:.{digits}f}"
+
+
 def results_table(results: Sequence[Mapping[str, Any]], metrics: Sequence[str], *, scale: float = 100.0,
                   digits: int = 2, label: str = "recipe", context: bool = True) -> str:
     """A Markdown table, one row per results dict: ``mean ± std`` of each metric, times ``scale`` (percent).
@@ -52,14 +61,7 @@ def results_table(results: Sequence[Mapping[str, Any]], metrics: Sequence[str], 
     rows = [header, ["---"] * len(header)]
     for result, flag in zip(results, flags):
         cells = [str(result[label]), *([result["profile"], str(len(result["seeds"]))] if context else [])]
-        for metric in metrics:
-            stats = result["summary"].get(metric)
-            if stats is None:
-                cells.append("–")
-            elif stats["n"] > 1:
-                cells.append(f"{stats['mean'] * scale:.{digits}f} ± {stats['std'] * scale:.{digits}f}")
-            else:
-                cells.append(f"{stats['mean'] * scale:.{digits}f}")
+        cells += [summary_cell(result["summary"].get(metric), scale, digits) for metric in metrics]
         rows.append(cells + ([f"**{flag}**" if flag else ""] if any(flags) else []))
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from respkit.experiments import summarize
+from respkit.report import summary_cell
 
 
 def merge_results(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -89,14 +90,7 @@ def sweep_table(
     for result in merged:
         flat = _flatten(result["config"])
         cells = [result["recipe"], *(_cell(flat.get(field, "–")) for field in fields), str(len(result["seeds"]))]
-        for metric in metrics:
-            stats = result["summary"].get(metric)
-            if stats is None:
-                cells.append("–")
-            elif stats["n"] > 1:
-                cells.append(f"{stats['mean'] * scale:.{digits}f} ± {stats['std'] * scale:.{digits}f}")
-            else:
-                cells.append(f"{stats['mean'] * scale:.{digits}f}")
+        cells += [summary_cell(result["summary"].get(metric), scale, digits) for metric in metrics]
         if chosen is not None:
             cells.append("✓" if result is chosen else "")
         rows.append(cells)
