@@ -12,14 +12,14 @@ from respkit.data.locate import DataSource, DatasetLocation
 from respkit.data.synthetic import write_sprsound
 from respkit.experiments import run_experiment
 from respkit.inference import record_label_from_windows
-from respkit.losses import SupCon
+from respkit.losses import SupCon, mixed_cross_entropy
 from respkit.mix import MixUp
 from respkit.models import ProjectionHead, create_model
 from respkit.data.clips import Clips, random_clip
 from respkit.recipes import common, supcon
 from respkit.runs import RunArtifacts
 from respkit.train import TrainConfig, Trainer
-from respkit.train.supcon import LinearProbe, SupConObjective
+from respkit.train.supcon import LinearProbe, ProjectionClassifier, SupConObjective
 
 STEPS = TrainConfig(epochs=1, lr=0.05, optimizer="sgd", amp=False, log_every=1, max_steps_per_epoch=2)
 TINY = {
@@ -189,3 +189,60 @@ def test_profiles():
     assert (full.finetune.epochs, full.finetune.lr, full.max_train, full.pretrain.min_lr_ratio) == (20, 1e-3, None, 1.0)
     assert supcon.SupConConfig.for_profile("full").mixup_alpha is None
     assert quick.max_train is not None and quick.split_seed == full.split_seed
+
+
+def test_min_max_normalize_maps_the_range_not_the_mean():
+    wave = torch.tensor([[[0.0, 1.0, 1.0, 1.0, 3.0]], [[2.0, 2.0, 2.0, 2.0, 2.0]]])  # [B=2, 1, 5]
+    out = supcon.MinMaxNormalize(0.5)(wave)
+    torch.testing.assert_close(out[0, 0], torch.tensor([-0.5, -1 / 6, -1 / 6, -1 / 6, 0.5]))
+    assert out[0].mean() != 0 and torch.equal(out[1], torch.zeros_like(out[1]))  # constant item: zeros
+
+
+def test_librosa_flavour_changes_only_the_mel_filters_and_edges():
+    config = supcon.PublicConfig(n_mfcc=16, hop_length=128)
+    mel = supcon.features(config)[1].mfcc.MelSpectrogram
+    assert (mel.mel_scale.mel_scale, mel.mel_scale.norm, mel.spectrogram.pad_mode) == ("slaney", "slaney", "constant")
+    wave = torch.randn(1, 8000)
+    ours, theirs = supcon.features(supcon.SupConConfig(n_mfcc=16))(wave), supcon.features(config)(wave)
+    assert ours.shape == theirs.shape == (1, 16, 63) and not torch.allclose(ours, theirs, atol=1e-2)
+
+
+def test_probe_in_train_mode_moves_batchnorm_statistics_but_no_weight():
+    torch.manual_seed(0)
+    model = create_model("resnet18", num_classes=3, width=4)
+    classifier = ProjectionClassifier(model, ProjectionHead(32, 32, 8, n_layers=1), 8, 3)
+    probe = LinearProbe(classifier, encoder_mode="train")
+    before = {k: v.clone() for k, v in classifier.state_dict().items()}
+    x, y = torch.randn(8, 1, 16, 20), torch.randint(0, 3, (8,))
+    Trainer(probe, TrainConfig(epochs=1, lr=0.5, optimizer="sgd", amp=False), device="cpu",
+            progress=False).fit([(x, y)])
+    after = classifier.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert {"head.weight", "head.bias"} <= moved and any("running_mean" in k for k in moved)
+    assert all(k.startswith("head.") or "running_" in k or "num_batches" in k for k in moved), moved
+    with torch.no_grad():
+        norms = classifier.eval().forward_features(x).norm(dim=-1)
+    torch.testing.assert_close(norms, torch.ones(8))
+
+
+def test_feature_mixup_blends_clean_features():
+    torch.manual_seed(0)
+    model = create_model("resnet18", num_classes=3, width=4).eval()
+    x, y = torch.randn(6, 1, 16, 20), torch.tensor([0, 1, 2, 0, 1, 2])
+    torch.manual_seed(1)
+    out = LinearProbe(model, MixUp(1.0), mix="features")((x, y))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        mix = MixUp(1.0)(model.forward_features(x))
+        expected = mixed_cross_entropy(model.forward_head(mix.mixed), y, mix.perm, mix.lam)
+    torch.testing.assert_close(out["loss"], expected)
+
+
+def test_public_recipe_reads_the_projection_and_stage2_variants_share_an_encoder(simulated, tmp_path):
+    public = RunArtifacts.of(_run("supcon.public", simulated, tmp_path))
+    assert public.embeddings["val"].shape[1] == 8  # the normalised projection, not the 32 encoder features
+    np.testing.assert_allclose(np.linalg.norm(public.embeddings["val"], axis=1), 1.0, rtol=1e-5)
+    _run("supcon.public", simulated, tmp_path, eval_crop="centre", probe_encoder_mode="eval")
+    assert len(list((tmp_path / "work" / "supcon-encoders").iterdir())) == 1
+    _run("supcon.mixup", simulated, tmp_path)
+    assert len(list((tmp_path / "work" / "supcon-encoders").iterdir())) == 2

@@ -8,7 +8,9 @@ The recipes are the rows of the paper's ablation (its Table III), for any challe
   every item; stage 2 trains a linear classifier on the frozen encoder with cross-entropy;
 * ``supcon.mixup`` — the same with MixUp in stage 2: the paper's method;
 * ``supcon.windows`` — record tasks (2-1, 2-2) through sliding 3 s windows: the ``supcon.mixup`` model
-  trained on events plus a Poor Quality class, and :func:`respkit.inference.record_label_from_windows`.
+  trained on events plus a Poor Quality class, and :func:`respkit.inference.record_label_from_windows`;
+* ``supcon.public`` — the paper's public code, choice by choice (:class:`PublicConfig`), on respkit's data
+  loaders and held-out patients: the yardstick that chapter 3's recipe is compared with.
 
 The pipeline (the paper and its public code, github.com/HUJH511/BioCAS-2023-Grand_Challenge): 8 kHz audio, peak-normalised to ±0.5 with zero mean; 64 MFCCs (n_fft 512,
 hop 128) z-scored per item; the MFCCs of each event (or record) are cut to 3 s (records: 15 s) by a
@@ -38,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torchaudio
 from torch import nn
 
 from respkit.data import SPRSound, Subset
@@ -52,7 +56,7 @@ from respkit.recipes.base import Recipe, RecipeConfig
 from respkit.runs import RunArtifacts
 from respkit.train import History, Supervised, TrainConfig, Trainer, embed
 from respkit.train.config import config_hash
-from respkit.train.supcon import LinearProbe, SupConObjective
+from respkit.train.supcon import LinearProbe, ProjectionClassifier, SupConObjective
 
 SAMPLE_RATE = 8000
 
@@ -74,6 +78,7 @@ class BaselineConfig(RecipeConfig):
     n_mfcc: int = 64
     n_fft: int = 512
     hop_length: int = 128
+    mfcc_flavour: str = "torchaudio"  # "librosa": the public code's MFCCs (see :func:`features`)
     width: int = 64  # ResNet18 channels of the first stage (64: the standard network)
     balanced: bool = True  # class-balanced sampling (weights 1 / class count)
     num_workers: int = 4
@@ -90,6 +95,8 @@ class BaselineConfig(RecipeConfig):
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.mfcc_flavour not in ("torchaudio", "librosa"):
+            raise ValueError(f"mfcc_flavour must be 'torchaudio' or 'librosa', got {self.mfcc_flavour!r}")
 
     @property
     def level(self) -> str:
@@ -105,6 +112,7 @@ class SupConConfig(BaselineConfig):
     """Two stages (``supcon.supcon``): SupCon pre-training of the encoder, then a linear classifier.
 
     ``mixup_alpha`` is ``None`` here (plain cross-entropy in stage 2) and 1.0 in ``supcon.mixup``.
+    The fields after it are the choices in which the public code differs (:class:`PublicConfig`).
     """
 
     embedding_dim: int = 128  # projection head 512 -> 512 -> 128 (at width 64), L2-normalised
@@ -112,6 +120,20 @@ class SupConConfig(BaselineConfig):
     pretrain: TrainConfig = field(default_factory=lambda: _sgd(50, 1e-3))
     finetune: TrainConfig = field(default_factory=lambda: _sgd(20, 1e-3))
     mixup_alpha: float | None = None
+    mix: str = "input"  # what MixUp blends: "input" clips or encoder "features" (LinearProbe)
+    projection_layers: int = 2  # 2: the MLP above; 1: one Linear layer (the public code's "linear" head)
+    projection_dropout: float = 0.0  # dropout on the encoder features before the projection
+    loss_scale: float = 1.0  # factor on the SupCon loss (the public code: tau / 0.07)
+    probe_input: str = "features"  # what the classifier reads: encoder "features" or normalised "projection"
+    probe_encoder_mode: str = "eval"  # "train": the frozen encoder's BatchNorm keeps batch statistics in stage 2
+    finetune_flip: bool = True  # stage 2 flips clips in time as stage 1 does
+    eval_crop: str = "centre"  # "random": evaluation clips cut at random (the public code)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.probe_input not in ("features", "projection") or self.eval_crop not in ("centre", "random"):
+            raise ValueError(f"probe_input must be 'features' or 'projection' and eval_crop 'centre' or 'random', "
+                             f"got {self.probe_input!r} and {self.eval_crop!r}")
 
     @classmethod
     def quick(cls) -> SupConConfig:
@@ -120,6 +142,10 @@ class SupConConfig(BaselineConfig):
     @classmethod
     def cpu(cls) -> SupConConfig:  # every item, the paper's optimiser, a quarter-width ResNet18
         return cls(width=16, num_workers=0, pretrain=_sgd(20, 1e-2), finetune=_sgd(10, 1e-2))
+
+
+# Fields that only stage 2 or the evaluation read: runs that differ in them share one stage-1 encoder.
+STAGE2_FIELDS = ("finetune", "mixup_alpha", "mix", "probe_input", "probe_encoder_mode", "finetune_flip", "eval_crop")
 
 
 @dataclass(frozen=True)
@@ -150,6 +176,49 @@ class WindowsConfig(MixUpConfig):
             raise ValueError(f"supcon.windows decides records: task must be '2-1' or '2-2', got {self.task!r}")
 
 
+def _public_sgd(epochs: int) -> TrainConfig:
+    """The public code's stage 1: the paper's SGD at a constant 1e-3, no BatchNorm recomputation."""
+    return dataclasses.replace(_sgd(epochs, 1e-3), recompute_batchnorm=False)
+
+
+def _public_adam(epochs: int) -> TrainConfig:
+    """The public code's stage 2: Adam, lr 1e-3, weight decay 1e-4 (the paper says SGD for both stages)."""
+    return TrainConfig(epochs=epochs, lr=1e-3, optimizer="adam", weight_decay=1e-4, min_lr_ratio=1.0)
+
+
+@dataclass(frozen=True)
+class PublicConfig(SupConConfig):
+    """``supcon.public``: the choices of the paper's public code (github.com/HUJH511/BioCAS-2023-Grand_Challenge).
+
+    Read from ``src/utils/signal_processing.py`` (features), ``src/data/dataloader.py`` and ``main-pretrain.py``
+    (crops, sampler, stage 1), ``src/models/res_model.py`` and ``src/models/prs_model.py`` (heads),
+    ``main-finetune.py`` and ``src/train.py`` (stage 2, evaluation). Held-out patients, not a random
+    split of events, and the last epoch, as every recipe here; the same epochs as the recipe it is
+    compared with. What is not reproduced: its 187-frame clips (188 here) and its last partial batch.
+    """
+
+    mfcc_flavour: str = "librosa"
+    embedding_dim: int = 512  # its "linear512" head
+    projection_layers: int = 1
+    projection_dropout: float = 0.25
+    loss_scale: float = 0.1 / 0.07  # SupContrast's loss times tau / base_temperature
+    probe_input: str = "projection"
+    probe_encoder_mode: str = "train"
+    finetune_flip: bool = False
+    eval_crop: str = "random"
+    mixup_alpha: float | None = None  # its stage 2 mixes nothing
+    pretrain: TrainConfig = field(default_factory=lambda: _public_sgd(50))
+    finetune: TrainConfig = field(default_factory=lambda: _public_adam(20))
+
+    @classmethod
+    def quick(cls) -> PublicConfig:
+        return cls(**_QUICK_DATA, pretrain=_public_sgd(QUICK_EPOCHS), finetune=_public_adam(QUICK_EPOCHS // 2))
+
+    @classmethod
+    def cpu(cls) -> PublicConfig:  # the epochs of SupConConfig.cpu, the public code's optimisers
+        return cls(width=16, num_workers=0, pretrain=_public_sgd(20), finetune=_public_adam(10))
+
+
 # Quick: a quarter-width ResNet18 on 32 MFCCs at hop 256 (94 frames for 3 s), 4 s records, 1,200 items.
 _QUICK_DATA = dict(n_mfcc=32, hop_length=256, record_seconds=4.0, width=16, max_train=1200, max_val=600,
                    max_test=300, num_workers=0)
@@ -164,11 +233,52 @@ def _quick_train(epochs: int) -> TrainConfig:
 
 
 def features(config: BaselineConfig) -> nn.Module:
-    """Waveform ``[1, samples]`` at 8 kHz -> z-scored MFCCs ``[1, n_mfcc, frames]`` (peak-normalised first)."""
+    """Waveform ``[1, samples]`` at 8 kHz -> z-scored MFCCs ``[1, n_mfcc, frames]`` (peak-normalised first).
+
+    ``mfcc_flavour="librosa"`` computes what the public code's ``librosa.feature.mfcc`` does: the waveform
+    scaled onto [-0.5, 0.5] by its minimum and maximum, Slaney's mel scale with area-normalised filters,
+    zero-padded edge frames (:class:`LibrosaMFCC`).
+    """
+    if config.mfcc_flavour == "librosa":
+        return nn.Sequential(MinMaxNormalize(0.5), LibrosaMFCC(
+            SAMPLE_RATE, n_mfcc=config.n_mfcc, n_fft=config.n_fft, hop_length=config.hop_length))
     return nn.Sequential(
         PeakNormalize(0.5),
         MFCC(SAMPLE_RATE, n_mfcc=config.n_mfcc, n_fft=config.n_fft, hop_length=config.hop_length),
     )
+
+
+class MinMaxNormalize(nn.Module):
+    """Map each waveform linearly onto ``[-peak, peak]`` by its minimum and maximum (public code: ``pre_normalize``).
+
+    Unlike :class:`PeakNormalize` the result is centred on the mid-range, not on the mean. A constant
+    item becomes zeros.
+    """
+
+    def __init__(self, peak: float = 0.5) -> None:
+        super().__init__()
+        self.peak = peak
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        low, high = waveform.amin(-1, keepdim=True), waveform.amax(-1, keepdim=True)
+        span = high - low
+        scaled = (waveform - low) / torch.where(span > 0, span, torch.ones_like(span))
+        return torch.where(span > 0, 2 * self.peak * scaled - self.peak, torch.zeros_like(waveform))
+
+    def extra_repr(self) -> str:
+        return f"peak={self.peak}"
+
+
+class LibrosaMFCC(MFCC):
+    """:class:`respkit.features.MFCC` with librosa's defaults: Slaney mel scale, area-normalised filters
+    (``norm="slaney"``), zero-padded edge frames. torchaudio's defaults are the HTK scale, unnormalised
+    filters and reflected edges; the dB floor, the DCT and the z-score are the same in both."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mfcc = torchaudio.transforms.MFCC(sample_rate=self.sample_rate, n_mfcc=self.n_mfcc, melkwargs={
+            "n_fft": self.n_fft, "hop_length": self.hop_length, "n_mels": self.n_mels,
+            "mel_scale": "slaney", "norm": "slaney", "pad_mode": "constant"})
 
 
 def clip_frames(seconds: float, hop_length: int) -> int:
@@ -180,26 +290,36 @@ def build_model(config: BaselineConfig, n_classes: int) -> nn.Module:
     return create_model("resnet18", in_chans=1, num_classes=n_classes, width=config.width)
 
 
+def build_projector(config: SupConConfig, in_dim: int) -> nn.Module:
+    """The projection head of stage 1: ``projection_layers`` linear layers to ``embedding_dim``, dropout first."""
+    head = ProjectionHead(in_dim, in_dim, config.embedding_dim, n_layers=config.projection_layers)
+    return nn.Sequential(nn.Dropout(config.projection_dropout), head) if config.projection_dropout else head
+
+
 def train_two_stage(config: SupConConfig, train_set: Any, seed: int, workdir: Path,
                     encoder_dir: Path) -> tuple[nn.Module, dict[str, History]]:
     """Stage 1 (SupCon, checkpoints in ``encoder_dir``) then stage 2 (linear head, in ``workdir/finetune``).
 
-    Returns the trained classifier and both stages' histories. Stage 1 depends on neither the stage-2
-    settings nor MixUp, so ``supcon.supcon`` and ``supcon.mixup`` pass the same ``encoder_dir`` and the
+    Returns the trained classifier and both stages' histories. Stage 1 depends on none of the
+    :data:`STAGE2_FIELDS`, so ``supcon.supcon`` and ``supcon.mixup`` pass the same ``encoder_dir`` and the
     second one finds the finished encoder there instead of training it again.
     """
     frames = clip_frames(config.clip_seconds, config.hop_length)
-    model = build_model(config, len(train_set.classes))
-    projector = ProjectionHead(model.num_features, model.num_features, config.embedding_dim)
-    stage1 = Trainer(SupConObjective(model, projector, config.temperature),
+    n_classes = len(train_set.classes)
+    model = build_model(config, n_classes)
+    projector = build_projector(config, model.num_features)
+    stage1 = Trainer(SupConObjective(model, projector, config.temperature, config.loss_scale),
                      dataclasses.replace(config.pretrain, seed=seed), checkpoint_dir=encoder_dir)
     pretrain = stage1.fit(common.train_loader(Clips(train_set, frames, train=True, n_views=2), config,
                                               balanced=config.balanced))
+    classifier = model if config.probe_input == "features" else \
+        ProjectionClassifier(model, projector, config.embedding_dim, n_classes)
     mixup = MixUp(config.mixup_alpha) if config.mixup_alpha is not None else None
-    stage2 = Trainer(LinearProbe(model, mixup), dataclasses.replace(config.finetune, seed=seed),
-                     checkpoint_dir=workdir / "finetune")
-    finetune = stage2.fit(common.train_loader(Clips(train_set, frames, train=True), config, balanced=config.balanced))
-    return model, {"pretrain": pretrain, "finetune": finetune}
+    probe = LinearProbe(classifier, mixup, mix=config.mix, encoder_mode=config.probe_encoder_mode)
+    stage2 = Trainer(probe, dataclasses.replace(config.finetune, seed=seed), checkpoint_dir=workdir / "finetune")
+    clips = Clips(train_set, frames, train=True, flip_p=0.5 if config.finetune_flip else 0.0)
+    finetune = stage2.fit(common.train_loader(clips, config, balanced=config.balanced))
+    return classifier, {"pretrain": pretrain, "finetune": finetune}
 
 
 def encoder_dir(config: SupConConfig, data: Any, seed: int, workdir: Path, purpose: str) -> Path:
@@ -208,21 +328,26 @@ def encoder_dir(config: SupConConfig, data: Any, seed: int, workdir: Path, purpo
     ``workdir`` is ``<out>/work/<results stem>/seed<seed>`` (:func:`respkit.runs.work_folder`); encoders go
     to ``<out>/work/supcon-encoders/<hash>``, so runs that differ only in stage 2 share one.
     """
-    stage1 = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("finetune", "mixup_alpha")}
+    stage1 = {k: v for k, v in dataclasses.asdict(config).items() if k not in STAGE2_FIELDS}
     key = config_hash({"stage1": stage1, "data": data.describe(), "seed": seed, "purpose": purpose})
     return workdir.parent.parent / "supcon-encoders" / key[:16]
 
 
 def evaluate_direct(model: nn.Module, config: BaselineConfig, data_splits: common.Splits,
                     histories: dict[str, History], workdir: Path) -> dict[str, float]:
-    """Score ``model`` on centre clips of the held-out patients and the official test sets; keep the artifacts."""
+    """Score ``model`` on clips of the held-out patients and the official test sets; keep the artifacts.
+
+    Clips are the centre of each item, or random crops with ``eval_crop="random"`` (the public code; drawn
+    from torch's generator, whose state after training is set by the run's seed).
+    """
     frames = clip_frames(config.clip_seconds, config.hop_length)
-    loaders = {split: common.eval_loader(Clips(ds, frames, train=False), config)
+    random_crop = getattr(config, "eval_crop", "centre") == "random"  # supcon.resnet has no such field
+    loaders = {split: common.eval_loader(Clips(ds, frames, train=random_crop, flip_p=0.0), config)
                for split, ds in {"val": data_splits.val, **data_splits.tests}.items()}
     artifacts = RunArtifacts(data_splits.classes, histories, common.predict_splits(model, loaders),
                              groups={"val": np.asarray(data_splits.val.groups)},
                              embeddings={"val": embed(model, loaders["val"])})
-    return common.finish(workdir, config, artifacts)
+    return common.finish(workdir, config, artifacts, model)
 
 
 @register_recipe("supcon.resnet")
@@ -262,6 +387,13 @@ class SupConMixUp(SupConLinear):
     Config = MixUpConfig
 
 
+@register_recipe("supcon.public")
+class PublicCode(SupConLinear):
+    """The paper's public code on respkit's loaders and held-out patients (:class:`PublicConfig`)."""
+
+    Config = PublicConfig
+
+
 @register_recipe("supcon.windows")
 class SlidingWindows(Recipe):
     """Record tasks from 3 s windows: a SupCon + MixUp window model and the two-consecutive-windows rule."""
@@ -282,7 +414,7 @@ class SlidingWindows(Recipe):
                 model, ds, transform, window=window, step=step, frames=frames, task=config.task, min_run=config.min_run)
         artifacts = RunArtifacts(records.classes, histories, predictions,
                                  groups={"val": np.asarray(records.val.groups)}, info={"windows": windows})
-        return common.finish(workdir, config, artifacts)
+        return common.finish(workdir, config, artifacts, model)
 
 
 def window_training_set(data: Any, config: WindowsConfig, transform: nn.Module, records: set[str]) -> WindowTrainingSet:
