@@ -1,8 +1,9 @@
-"""The command line: ``python -m respkit list``, ``python -m respkit run <recipe> ...``, ``sweep`` and ``download``.
+"""The command line: ``python -m respkit list``, ``run <recipe> ...``, ``bench``, ``sweep`` and ``download``.
 
     python -m respkit run patchmix --profile quick --seeds 3 --set train.lr=1e-4 --out runs
     torchrun --nproc_per_node 2 -m respkit run patchmix      # one run, data-parallel over 2 processes
     python -m respkit sweep 'baseline.*' --seeds 5 --grid train.lr=1e-3,3e-3   # on Ray Tune (respkit.scale.cli)
+    python -m respkit bench [RECIPE ...]     # chapter 6: every method, cpu profile, 3 seeds; resumes
     python -m respkit download icbhi|sprsound|ast-audioset [--dest DIR]
 
 ``run`` is :func:`respkit.experiments.run_experiment`: it loads an existing matching results file
@@ -55,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config field (dotted for nested configs); repeatable")
     run.add_argument("--no-reuse", dest="reuse", action="store_false", help="train even if matching results exist")
+    bench = commands.add_parser("bench", help="chapter 6's bench: every method's cpu profile over seeds (resumes)")
+    bench.add_argument("recipes", nargs="*", metavar="RECIPE", help="some of the bench's recipes (default: all)")
+    bench.add_argument("--task", default="1-2", help="SPRSound event task (default 1-2)")
+    bench.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of each method (default 3)")
+    bench.add_argument("--out", default=None, help="folder for results files (default: respkit/results/bench)")
     add_sweep_parser(commands)
     download = commands.add_parser("download", help="download a dataset or pretrained weights (resumable, verified)")
     download.add_argument("what", metavar="NAME", help="icbhi, sprsound or ast-audioset")
@@ -99,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from respkit.profiles import configure_threads, select_device, select_profile
 
+    if args.command == "bench":
+        from respkit.bench import BENCH_DIR, run_bench
+
+        configure_threads("quick", select_device())  # one thread per run: the bench's CPU-minutes are comparable
+        runs = run_bench(args.recipes, task=args.task, seeds=args.seeds, out_dir=args.out or BENCH_DIR)
+        print(results_table(runs, ["score", "se", "sp", "inter_score", "intra_score"]))
+        return 0
     configure_threads(select_profile(args.profile), select_device())
     results = run_experiment(
         args.recipe,

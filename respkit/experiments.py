@@ -8,8 +8,8 @@ overwritten: the new results go to the next free name (``...-2.json``, ``...-3.j
 
 Each file records what is needed to trust and repeat the numbers: the command, the full config, the
 profile, the data (real or simulated, and where), the hardware, the seeds, every seed's metrics, their
-mean ± standard deviation, the git commit and whether the tree was dirty (:mod:`respkit.provenance`)
-and the wall-clock time.
+mean ± standard deviation, the git commit and whether the tree was dirty (:mod:`respkit.provenance`),
+the wall-clock time and the CPU time of the process.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def run_experiment(
               "reuse=False trains again)")
         return load_results(match)
 
-    started, clock = _now(), time.perf_counter()
+    started, clock, cpu_clock = _now(), time.perf_counter(), time.process_time()
     metrics_per_seed = []
     for seed in seeds:
         seed_everything(seed)
@@ -122,6 +122,7 @@ def run_experiment(
         "started": started,
         "finished": _now(),
         "wall_seconds": round(time.perf_counter() - clock, 3),
+        "cpu_seconds": round(time.process_time() - cpu_clock, 3),  # this process, every thread, all seeds
     }
     text = json.dumps(results, indent=2) + "\n"
     if distributed.is_main():  # under torchrun every rank computed the same metrics; one writes them

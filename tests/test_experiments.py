@@ -24,7 +24,7 @@ from respkit.train import Supervised, TrainConfig, Trainer
 
 PROVENANCE_KEYS = {
     "recipe", "command", "config", "profile", "data", "hardware", "seeds", "metrics_per_seed", "summary",
-    "git_commit", "git_dirty", "git_source", "started", "finished", "wall_seconds", "respkit_version",
+    "git_commit", "git_dirty", "git_source", "started", "finished", "wall_seconds", "cpu_seconds", "respkit_version",
 }
 
 
@@ -79,6 +79,7 @@ def test_results_file_has_provenance_and_is_reused(tmp_path, capsys):
     assert stored["data"] == FakeData().describe()
     assert set(stored["hardware"]) == {"platform", "python", "torch", "cpu_count", "cuda_device"}
     assert stored["summary"]["score"]["mean"] == pytest.approx(0.55)
+    assert 0 < stored["cpu_seconds"] <= stored["wall_seconds"] * stored["hardware"]["cpu_count"] + 1
     assert stored["summary"]["score"]["std"] == pytest.approx(0.1 / 2**0.5)  # sample std of 0.5, 0.6
     assert stored["summary"]["score"]["n"] == 2 and len(stored["metrics_per_seed"]) == 2
     assert stored["command"].startswith("run_experiment('toy'")

@@ -121,7 +121,7 @@ class SPRSoundBaseline(Recipe):
         loaders = {"val": val_loader} | {name: common.eval_loader(ds, config) for name, ds in data_splits.tests.items()}
         artifacts = RunArtifacts(data_splits.classes, {"train": history},
                                  common.predict_splits(model, loaders, trainer.device))
-        return common.finish(workdir, config, artifacts)
+        return common.finish(workdir, config, artifacts, model)
 
 
 @register_recipe("baseline.icbhi")

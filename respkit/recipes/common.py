@@ -146,12 +146,15 @@ def split_metrics(config: RecipeConfig, classes: list[str], y_true: np.ndarray, 
     return metrics
 
 
-def finish(workdir: str | Path, config: RecipeConfig, artifacts: RunArtifacts) -> dict[str, float]:
+def finish(workdir: str | Path, config: RecipeConfig, artifacts: RunArtifacts,
+           model: nn.Module | None = None) -> dict[str, float]:
     """Score every split of ``artifacts.predictions``, save the artifacts in ``workdir``, return the run's metrics.
 
     The held-out split ``val`` gives the plain names, every other split its prefix (``inter_score``).
+    ``model``, the network that made the predictions, adds ``parameters`` (its count, heads used only in
+    training excluded), so that methods can be compared by size.
     """
-    metrics: dict[str, float] = {}
+    metrics: dict[str, float] = {} if model is None else {"parameters": float(count_parameters(model))}
     for split, predictions in artifacts.predictions.items():
         artifacts.metrics[split] = split_metrics(config, artifacts.classes, predictions.y_true, predictions.y_pred)
         prefix = "" if split == "val" else f"{split}_"
@@ -174,3 +177,8 @@ def fill_feature_cache(ds: Any) -> None:
     """
     for i in tqdm(range(len(ds)), desc="features", disable=not show_progress(), leave=False):
         ds[i]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The number of weights in ``model`` (trainable or frozen)."""
+    return sum(parameter.numel() for parameter in model.parameters())

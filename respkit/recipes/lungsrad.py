@@ -80,6 +80,8 @@ class LungSRADConfig(PatchModelConfig):
     spectral_reg: bool = False
     spectral_stage: int = 2
     spectral_blocks: tuple[int, ...] = (2, 3)
+    spectral_kernel: int = 5
+    spectral_sigma: float = 3.0
     time_mix: bool = False
     freq_mix: bool = False
     alpha_time: float = 1.0
@@ -116,11 +118,22 @@ class LungSRADConfig(PatchModelConfig):
             "epoch_items": 960, "train": dataclasses.replace(chapter4.train, epochs=4),
         })
 
+    @classmethod
+    def cpu(cls) -> LungSRADConfig:
+        # Chapter 4's cpu setting (chapter 6's benchmark: every event of task 1-2, 3 s) with the quick DASS at
+        # twice its width; weights from scratch, as for the AST beside it.
+        chapter4 = PatchModelConfig.cpu()
+        shared = {f.name: getattr(chapter4, f.name) for f in dataclasses.fields(PatchModelConfig)}
+        return cls(**shared | {
+            "model": "dass_tiny", "allow_random_init": True, "spectral_blocks": (0, 1), "temperature": 0.2,
+            "model_kwargs": {"dims": (16, 32, 64, 128), "depths": (1, 1, 2, 1), "drop_path_rate": 0.0},
+        })
+
     def model_options(self) -> dict[str, Any]:
         if not self.spectral_reg:
             return {}
-        return {"spectral_reg": {"stage": self.spectral_stage, "blocks": self.spectral_blocks, "kernel_size": 5,
-                                 "sigma": 3.0}}
+        return {"spectral_reg": {"stage": self.spectral_stage, "blocks": self.spectral_blocks,
+                                 "kernel_size": self.spectral_kernel, "sigma": self.spectral_sigma}}
 
     def mixers(self) -> dict[str, tuple[PatchMix, float]]:
         """The mixed axes with their weights α (none: plain fine-tuning)."""
@@ -198,6 +211,12 @@ class AST(PatchModelRecipe):
         def quick(cls) -> LungSRADConfig:
             chapter4 = PatchModelConfig.quick()  # chapter 4's quick AST, under this protocol
             return dataclasses.replace(super().quick(), model=chapter4.model, model_kwargs=chapter4.model_kwargs,
+                                       train=chapter4.train)
+
+        @classmethod
+        def cpu(cls) -> LungSRADConfig:
+            chapter4 = PatchModelConfig.cpu()
+            return dataclasses.replace(super().cpu(), model=chapter4.model, model_kwargs=chapter4.model_kwargs,
                                        train=chapter4.train)
 
 

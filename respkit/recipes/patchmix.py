@@ -3,32 +3,27 @@
 Three recipes share one configuration and one training function; they differ only in the objective
 (:meth:`PatchMixConfig.objective`, with the objectives of :mod:`respkit.train.objectives`):
 
-* ``patchmix.finetune`` — cross-entropy on SpecAugmented fbanks (the paper's "AST fine-tuning"):
-  :class:`~respkit.train.PatchMixCL` with no mixer.
-* ``patchmix.mix_ce``   — Patch-Mix the patch grid and use the mixed cross-entropy
-  ``λ·CE(y) + (1 − λ)·CE(y[perm])``, the variant the paper found not to help on ICBHI
-  (:class:`~respkit.train.PatchMixCE`).
+* ``patchmix.finetune`` — cross-entropy on SpecAugmented fbanks (the paper's "AST fine-tuning").
+* ``patchmix.mix_ce``   — Patch-Mix the patch grid, mixed cross-entropy ``λ·CE(y) + (1 − λ)·CE(y[perm])``
+  (:class:`~respkit.train.PatchMixCE`), the variant the paper found not to help on ICBHI.
 * ``patchmix.cl``       — cross-entropy on the clean input plus ``α·L_CL``, the Patch-Mix contrastive
   loss between the mixed input's projected feature and the clean batch's features
   (:class:`~respkit.train.PatchMixCL` with one random-patch mixer, logged as ``cl_patch``).
 
 :func:`train_patch_model` is the protocol that chapter 5 (:mod:`respkit.recipes.lungsrad`) shares: a patch
-model (anything whose class ``accepts_mix``) on Kaldi fbanks held in memory, SpecAugment, the epoch chosen
-on ``config.selection``, every split scored (:func:`respkit.recipes.common.finish`), the weights kept.
+model (its class ``accepts_mix``) on Kaldi fbanks in memory, SpecAugment, the epoch chosen on ``selection``.
 
 Selection. ``selection="val"`` chooses the epoch on patients held out of the training set and looks at the
-test sets once, at the end. ``selection="test"`` is what the public Patch-Mix code does: train on every
-training patient and keep the epoch with the best *test* score, which reads the test set to choose the
-model, so its numbers are optimistic. Results files record which. Without ``train.select_metric`` the
-last epoch is kept and the ``val`` score is an untouched held-out score.
+test sets once, at the end. ``selection="test"`` is the public Patch-Mix code's way: train on every training
+patient, keep the epoch with the best *test* score (optimistic; results files record which). Without
+``train.select_metric`` the last epoch is kept and the ``val`` score is an untouched held-out score.
 
-Profiles. ``full`` is the paper's protocol on ICBHI (AudioSet-pretrained ``ast_base``, 8 s at 16 kHz,
-128 mel bins, 50 epochs, batch 8, Adam 5e-5, cosine to lr·1e-3, weight averaging 0.5, SpecAugment,
-τ = 0.06, α = 1); it downloads the AudioSet weights on first use and needs a GPU and the whole database.
-``quick`` trains a two-block AST of width 64 from scratch on SPRSound events (task 1-1, where there are
-enough events to learn from on a CPU): 2 s at 8 kHz, 32 mel bins every 20 ms, fbanks standardised with
-the training split's statistics of each mel bin, 480 class-balanced
-steps of 32. It learns in seconds; it does not reproduce the paper.
+Profiles. ``full``: the paper's protocol on ICBHI (AudioSet ``ast_base``, 8 s at 16 kHz, 128 mel bins, 50
+epochs, batch 8, Adam 5e-5 cosine to lr·1e-3, weight averaging 0.5, SpecAugment, τ = 0.06, α = 1), on a GPU
+with the whole database. ``quick``: a two-block AST of width 64 from scratch on SPRSound events (task 1-1),
+2 s at 8 kHz, 32 mel bins every 20 ms standardised per bin, 480 class-balanced steps of 32: it learns in
+seconds and does not reproduce the paper. ``cpu`` (chapter 6's bench): a four-block AST of width 96 from
+scratch on every event of task 1-2, 3 s clips, 6 epochs (about 3 CPU-minutes), the last epoch kept.
 """
 
 from __future__ import annotations
@@ -63,8 +58,7 @@ class PatchModelConfig(RecipeConfig):
 
     Attributes:
         model, pretrained: a registered patch model and its weights (``None``: random weights).
-        model_kwargs: a size of the config's own (random weights only), e.g. ``{"embed_dim": 64, "depth": 2,
-            "num_heads": 2}``; the model's class is then built directly with them.
+        model_kwargs: a size of the config's own (random weights only), e.g. ``{"embed_dim": 64, "depth": 2}``.
         allow_random_init: ``False`` refuses to train without ``pretrained`` (a paper protocol that
             fine-tunes released weights); ``True`` trains from scratch on purpose.
         duration, sample_rate: seconds per item, at the rate the dataset serves (ICBHI 16 kHz, SPRSound 8 kHz).
@@ -72,8 +66,7 @@ class PatchModelConfig(RecipeConfig):
         standardize: rescale each mel bin by the training split's mean and std (times 2, AST's scale) instead
             of AudioSet's statistics, which suit AudioSet weights only (SPRSound's upper bins would be flat).
         freq_mask, time_mask: SpecAugment's widest masks (two of each, bins and frames); 0, 0 switches it off.
-        temperature, projector_dim: τ and the projector width of the contrastive losses (``None``: the
-            feature width).
+        temperature, projector_dim: τ and the projector width of the contrastive losses (``None``: features').
         balanced, epoch_items: class-balanced batches (else shuffled), and the items drawn per epoch
             (``None``: the training set's size), so a small data set still gets the steps it needs.
         selection: the split that chooses the epoch: ``"val"``, or a test split (the public code's ``"test"``).
@@ -133,9 +126,8 @@ class PatchModelConfig(RecipeConfig):
 
     @classmethod
     def quick(cls) -> PatchModelConfig:
-        # Timed on a shared 2-core CPU: about 6 s of training per run (480 steps of 32). Task 1-1 on SPRSound
-        # events: the 19 ICBHI recordings here are too few to learn from, and 7 classes in minutes is luck.
-        # Light SpecAugment (4 bins, 10 frames): a model from scratch in few steps needs the signal more.
+        # About 6 s of training per run. SPRSound events: the 19 ICBHI recordings here are too few to learn
+        # from. Light SpecAugment (4 bins, 10 frames): a model from scratch in few steps needs the signal more.
         return cls(
             dataset="sprsound", task="1-1", max_train=2000, max_val=400, max_test=200,
             model="ast_tiny", pretrained=None, model_kwargs={"embed_dim": 64, "depth": 2, "num_heads": 2},
@@ -145,6 +137,14 @@ class PatchModelConfig(RecipeConfig):
             train=TrainConfig(epochs=8, lr=1e-3, optimizer="adamw", weight_decay=0.05, warmup_epochs=0.3,
                               min_lr_ratio=0.01, amp=False, log_every=30),
         )
+
+    @classmethod
+    def cpu(cls) -> PatchModelConfig:  # chapter 6's bench (see the module docstring)
+        quick = cls.quick()
+        return dataclasses.replace(
+            quick, task="1-2", max_train=None, max_val=None, max_test=None, duration=3.0, epoch_items=None,
+            model_kwargs={"embed_dim": 96, "depth": 4, "num_heads": 4},
+            train=dataclasses.replace(quick.train, epochs=6, warmup_epochs=1, log_every=50))
 
 
 @dataclass(frozen=True)
@@ -263,7 +263,7 @@ def train_patch_model(config: PatchModelConfig, data: Any, seed: int, workdir: P
                              info={"selection": config.selection})
     save_weights(model, workdir)
     best = history.best_epoch if history.best_epoch is not None else len(history.eval) - 1
-    return common.finish(workdir, config, artifacts) | {"best_epoch": float(best)}
+    return common.finish(workdir, config, artifacts, model) | {"best_epoch": float(best)}
 
 
 class PatchModelRecipe(Recipe):

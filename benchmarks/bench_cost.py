@@ -1,0 +1,78 @@
+"""What each method of chapter 6's bench costs: training items per second, and CPU-minutes per recorded run.
+
+Items per second are measured, in this run, on the method's own ``cpu`` configuration and data: the
+recipe runs one epoch cut at ``--short`` optimizer steps, then at ``--long`` steps (every training stage
+of two-stage recipes), after a warm-up run. Loading features, building the model and evaluating cost
+the same in both, so the difference of the two times is the training of ``long - short`` steps::
+
+    items/s = (long - short) · stages · batch_size / (t_long - t_short)
+
+An "item" is one training example drawn from the data set, whatever the method does with it (two
+views for the contrastive stages, a mixed partner for the mixing ones). The CPU-minutes are those of
+the recorded bench run (``respkit/results/bench``: ``cpu_seconds`` over its seeds), for comparison with
+the throughput: a method can be fast per item and still cost more per run if its recipe sees more items.
+
+    RESPKIT_DATA=../shared/data python benchmarks/bench_cost.py                   # all methods
+    RESPKIT_DATA=../shared/data python benchmarks/bench_cost.py supcon.resnet --long 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+
+import torch
+
+from respkit.bench import METHODS, get_method, load_bench
+from respkit.experiments import run_experiment
+from respkit.recipes import get_recipe
+from respkit.train import TrainConfig
+
+
+def stage_overrides(recipe: str, steps: int) -> dict[str, object]:
+    """One epoch of at most ``steps`` steps in every training stage (every ``TrainConfig`` field) of ``recipe``."""
+    config = get_recipe(recipe).Config.for_profile("cpu")
+    stages = [f.name for f in dataclasses.fields(config) if isinstance(getattr(config, f.name), TrainConfig)]
+    return {f"{stage}.{key}": value for stage in stages for key, value in (("epochs", 1), ("max_steps_per_epoch", steps))}
+
+
+def timed_run(recipe: str, task: str, steps: int, out_dir: str) -> float:
+    overrides = {"task": task, **stage_overrides(recipe, steps)}
+    start = time.perf_counter()
+    run_experiment(recipe, profile="cpu", seeds=[0], out_dir=out_dir, overrides=overrides, reuse=False)
+    return time.perf_counter() - start
+
+
+def items_per_second(recipe: str, task: str, short: int, long: int) -> float:
+    config = get_recipe(recipe).Config.for_profile("cpu")
+    stages = len(stage_overrides(recipe, 1)) // 2
+    with tempfile.TemporaryDirectory() as out_dir:
+        timed_run(recipe, task, short, out_dir)  # warm-up: decoded audio and feature caches
+        t_short = timed_run(recipe, task, short, out_dir)
+        t_long = timed_run(recipe, task, long, out_dir)
+    return (long - short) * stages * config.batch_size / (t_long - t_short)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipes", nargs="*", help="some of the bench's recipes (default: all)")
+    parser.add_argument("--task", default="1-2")
+    parser.add_argument("--short", type=int, default=5, help="steps per stage of the short run")
+    parser.add_argument("--long", type=int, default=40, help="steps per stage of the long run")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # as the bench runs: one thread per run
+    recorded = {run.method.recipe: run for run in load_bench(task=args.task)}
+    print(f"task {args.task}, one thread, {args.long - args.short} steps per stage timed")
+    print(f"{'method':22s} {'items/s':>9s} {'CPU-min/run':>12s} {'seeds':>6s}")
+    for method in [get_method(name) for name in args.recipes] or METHODS:
+        speed = items_per_second(method.recipe, args.task, args.short, args.long)
+        run = recorded.get(method.recipe)
+        minutes = f"{run.cpu_minutes_per_run:12.1f}" if run else f"{'not run':>12s}"
+        seeds = f"{len(run.results['seeds']):6d}" if run else f"{'':>6s}"
+        print(f"{method.label:22s} {speed:9.0f} {minutes} {seeds}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
