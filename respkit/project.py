@@ -55,6 +55,7 @@ CHAPTERS = (
     ),
     Chapter("book/ch5_ssm.ipynb", "Chapter 5: State-space models, spectral analysis and Lung-SRAD",
             ("icbhi", "sprsound")),
+    Chapter("book/ch6_bench.ipynb", "Chapter 6: All methods on one bench", ("sprsound",)),
     Chapter("book/appendix_scale.ipynb", "Appendix: Running at scale", ("sprsound",)),
 )
 

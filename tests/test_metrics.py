@@ -150,3 +150,13 @@ def test_unknown_task_and_too_few_classes_are_rejected():
         icbhi_score([0], [0], n_classes=1)
     with pytest.raises(ValueError, match="at least 2"):
         confusion_matrix([0], [0], ["normal"])
+
+
+def test_confusion_matrix_equals_scikit_learns_on_random_labels():
+    from sklearn.metrics import confusion_matrix as reference
+
+    rng = np.random.default_rng(0)
+    for n_classes, size in [(2, 1), (4, 50), (7, 1000)]:
+        y_true, y_pred = rng.integers(0, n_classes, size), rng.integers(0, n_classes, size)
+        expected = reference(y_true, y_pred, labels=np.arange(n_classes))
+        np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, n_classes).matrix, expected)
