@@ -189,6 +189,21 @@ def test_profiles():
     assert (full.finetune.epochs, full.finetune.lr, full.max_train, full.pretrain.min_lr_ratio) == (20, 1e-3, None, 1.0)
     assert supcon.SupConConfig.for_profile("full").mixup_alpha is None
     assert quick.max_train is not None and quick.split_seed == full.split_seed
+    assert {supcon.MixUpConfig.for_profile(p).mix for p in ("full", "quick", "cpu")} == {"features"}
+
+
+def test_public_config_is_the_public_code_at_the_recipes_epochs():
+    for profile in ("full", "quick", "cpu"):
+        public, ours = supcon.PublicConfig.for_profile(profile), supcon.MixUpConfig.for_profile(profile)
+        assert (public.pretrain.epochs, public.finetune.epochs, public.width) == \
+            (ours.pretrain.epochs, ours.finetune.epochs, ours.width), profile
+    public = supcon.PublicConfig()
+    assert (public.pretrain.optimizer, public.pretrain.lr, public.finetune.optimizer, public.finetune.lr) == \
+        ("sgd", 1e-3, "adam", 1e-3)
+    assert (public.projection_layers, public.projection_dropout, public.embedding_dim) == (1, 0.25, 512)
+    assert public.loss_scale == pytest.approx(0.1 / 0.07) and public.mixup_alpha is None
+    assert (public.probe_input, public.probe_encoder_mode, public.eval_crop, public.finetune_flip) == \
+        ("projection", "train", "random", False)
 
 
 def test_min_max_normalize_maps_the_range_not_the_mean():
