@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from respkit import __version__
+from respkit.bench import BENCH_DIR, load_bench, predictions_path
 from respkit.book import RECORDED_RESULTS
+from respkit.data.registry import score_function
 from respkit.experiments import load_results
 from respkit.report import results_table
 from respkit.provenance import COMMIT_VARIABLE, DIRTY_VARIABLE, provenance
@@ -92,3 +94,22 @@ def test_committed_results_files_still_load():
     for path in files:
         loaded = load_results(path)
         assert "git_commit" in loaded and results_table([loaded], ["score"]).count("\n") == 2
+
+
+def test_bench_results_have_complete_provenance_and_their_predictions():
+    """Chapter 6 ranks these files: each must say which clean commit made it, how, on what, and at what cost."""
+    files = sorted(BENCH_DIR.glob("*.json"))
+    for path in files:
+        results = load_results(path)
+        assert results["git_commit"] and len(results["git_commit"]) == 40 and results["git_dirty"] is False, path.name
+        assert results["profile"] == "cpu" and results["cpu_seconds"] > 0 and results["command"], path.name
+        assert results["data"]["sprsound"]["simulated"] is False, path.name  # the bench is real data only
+        assert predictions_path(results).is_file(), path.name
+    runs = load_bench()
+    for run in runs:  # every seed's held-out predictions score what the results file says
+        seeds = run.results["seeds"]
+        assert sorted(run.predictions) == seeds
+        for seed, metrics in zip(seeds, run.results["metrics_per_seed"]):
+            held_out = run.predictions[seed]["val"]
+            score = score_function("sprsound", run.results["config"]["task"])
+            assert score(held_out["y_true"], held_out["y_pred"])["score"] == pytest.approx(metrics["score"])
