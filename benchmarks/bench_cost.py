@@ -37,7 +37,8 @@ def stage_overrides(recipe: str, steps: int) -> dict[str, object]:
     """One epoch of at most ``steps`` steps in every ``TrainConfig`` field of ``recipe`` (the stages it trains)."""
     config = get_recipe(recipe).Config.for_profile("cpu")
     stages = [f.name for f in dataclasses.fields(config) if isinstance(getattr(config, f.name), TrainConfig)]
-    return {f"{stage}.{key}": value for stage in stages for key, value in (("epochs", 1), ("max_steps_per_epoch", steps))}
+    one_short_epoch = {"epochs": 1, "max_steps_per_epoch": steps}
+    return {f"{stage}.{key}": value for stage in stages for key, value in one_short_epoch.items()}
 
 
 def timed_run(recipe: str, task: str, steps: int) -> tuple[float, int]:
