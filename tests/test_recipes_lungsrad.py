@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from respkit.analysis import FeatureRecorder
 from respkit.experiments import run_experiment
 from respkit.metrics import sprsound_score
 from respkit.models.smoothing import GaussianSmoothing
@@ -95,7 +96,41 @@ def test_spectral_reg_smooths_the_configured_blocks_only():
              if isinstance(block.smooth, GaussianSmoothing)]
     assert where == ["2.0", "2.1"]
     assert not any(isinstance(m, GaussianSmoothing) for m in plain.modules())
-    assert (smoothed.stages[2].blocks[0].smooth.kernel_size, smoothed.stages[2].blocks[0].smooth.sigma) == (5, 3.0)
+    assert (smoothed.stages[2].blocks[0].smooth.kernel_size, smoothed.stages[2].blocks[0].smooth.sigma) == (3, 0.44)
+
+
+def coarsest_pattern_kept(smoothing: GaussianSmoothing, height: int, width: int) -> float:
+    """The share of a map's coarsest pattern along frequency (one half cosine over the rows) left by the blur."""
+    pattern = torch.cos(torch.pi * (torch.arange(height) + 0.5) / height)  # the lowest DCT mode of the rows
+    x = pattern[:, None].expand(height, width).reshape(1, height, width, 1).expand(1, height, width,
+                                                                                   smoothing.channels)
+    return float((smoothing(x) * x).sum() / (x * x).sum())
+
+
+@pytest.mark.parametrize("profile", ["quick", "cpu"])
+def test_small_profiles_smooth_as_much_as_the_paper_does_on_its_map(profile):
+    """The kernel counts cells of the smoothed map. The paper's (5, σ 3) keeps 0.88 of its 8 x 50 map's coarsest
+    frequency pattern; on a small profile's 2-row map it keeps 0.22 per block, and the stage outputs its mean
+    (every quick seed then answered one class). Each profile's kernel must keep the paper's share of its own map."""
+    def smoothed_map(config):
+        model = build_model(config, 2).eval()
+        with FeatureRecorder(model, lambda name, m: isinstance(m, GaussianSmoothing)) as rec, torch.no_grad():
+            model(torch.zeros(1, 1, config.n_mels, config.frames))
+        name = next(iter(rec.outputs))
+        return model.get_submodule(name), rec.outputs[name].shape[1:3]
+
+    paper = replace(get_recipe("lungsrad.spectral").Config.for_profile("full"), pretrained=None,
+                    allow_random_init=True)
+    paper_smoothing, paper_map = smoothed_map(paper)
+    assert tuple(paper_map) == (8, 50) and (paper_smoothing.kernel_size, paper_smoothing.sigma) == (5, 3.0)
+    paper_share = coarsest_pattern_kept(paper_smoothing, *paper_map)
+    assert paper_share == pytest.approx(0.88, abs=0.01)
+
+    config = get_recipe("lungsrad.spectral").Config.for_profile(profile)
+    smoothing, small_map = smoothed_map(config)
+    assert small_map[0] == 2  # 32 mel bins, four halvings
+    assert coarsest_pattern_kept(GaussianSmoothing(1, 5, 3.0), *small_map) < 0.25  # the paper's kernel here
+    assert coarsest_pattern_kept(smoothing, *small_map) == pytest.approx(paper_share, abs=0.02)
 
 
 def batch(n=6, n_mels=32, frames=48, seed=0):
