@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from respkit import book, project
+from respkit.bench import BENCH_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -39,8 +40,9 @@ def test_pyproject_names_the_same_repository_licence_and_package_data():
     assert meta["project"]["urls"] == {"Repository": project.REPOSITORY, "Documentation": project.BOOK_URL}
     assert meta["project"]["license"] == "MIT"
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    bench = BENCH_DIR.relative_to(book.RECORDED_RESULTS.parent)  # chapter 6's results and predictions
     assert meta["tool"]["setuptools"]["package-data"]["respkit"] == [
-        f"{book.RECORDED_RESULTS.name}/*.json"
+        f"{book.RECORDED_RESULTS.name}/*.json", f"{bench}/*.json", f"{bench}/*.npz"
     ]
 
 
