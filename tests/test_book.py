@@ -90,7 +90,10 @@ def test_sync_is_idempotent_and_writes_gpu_metadata(tmp_path):
     assert synced["metadata"]["colab"] == {"name": "kept", "provenance": [], "gpuType": "T4"}
     source = "".join(synced["cells"][1]["source"])
     assert f'spec = "{project.INSTALL_SPEC}"' in source and 'os.environ.get("RESPKIT_INSTALL", spec)' in source
-    assert source.endswith(f'setup_chapter("{chapter.title}", datasets=["icbhi", "sprsound"])')
+    assert source.endswith(f'title = "{chapter.title}"\nsession = setup_chapter(title, datasets=["icbhi", "sprsound"])')
+    # A title too long for one 88-column line is wrapped, and the cell still runs the same call.
+    long_title = sync_notebooks.title_line("x" * 80)
+    assert max(map(len, long_title.splitlines())) <= 88 and eval(long_title.split("=", 1)[1]) == "x" * 80
     assert synced["cells"][0] == notebook["cells"][0]
 
 

@@ -48,8 +48,13 @@ def setup_cell(chapter: project.Chapter) -> str:
         '    %pip install -q "{source}"\n'
         "from respkit.book import setup_chapter\n"
         "\n"
-        f'session = setup_chapter("{chapter.title}", datasets=[{datasets}])'
-    )
+    ) + title_line(chapter.title) + f"session = setup_chapter(title, datasets=[{datasets}])"
+
+
+def title_line(title: str) -> str:
+    """``title = "..."``, wrapped in parentheses where it would pass 88 columns (no cell scrolls sideways)."""
+    line = f'title = "{title}"\n'
+    return line if len(line) <= 89 else f'title = (\n    "{title}"\n)\n'
 
 
 def readme_chapters() -> str:
