@@ -155,8 +155,8 @@ class MixUpConfig(SupConConfig):
 
     Blending the clips themselves, as the paper describes, feeds the frozen encoder sounds it never saw in
     stage 1, and the classifier learns on features that clean clips do not produce: on held-out patients
-    that cost 8 score points (0.343 against 0.427 without MixUp, ``cpu`` budget, seed 0); blending the
-    features recovered most of them (0.410). Chapter 3 shows the runs.
+    that cost 8 score points (0.343 against 0.427 without MixUp, one encoder, seed 0); blending the
+    features recovered most of them (0.410). Chapter 3's comparison with the public code shows the runs.
     """
 
     mixup_alpha: float | None = 1.0
