@@ -18,14 +18,16 @@ rate: ``sample_rate`` states what the waveform must already be (the datasets res
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torchaudio
 from torch import Tensor, nn
 from torchaudio.compliance import kaldi
 
-__all__ = ["ASTFbank", "CLARFeatures", "LogMel", "MFCC", "PeakNormalize", "fbank_frames"]
+__all__ = [
+    "ASTFbank", "CLARFeatures", "LibrosaMFCC", "LogMel", "MFCC", "MinMaxNormalize", "PeakNormalize", "fbank_frames",
+]
 
 
 def _kaldi_samples(sample_rate: int, milliseconds: float) -> int:
@@ -335,3 +337,36 @@ class CLARFeatures(_WaveformFeature):
             f"sample_rate={self.sample_rate}, n_fft={self.n_fft}, hop_length={self.hop_length}, "
             f"n_mels={self.n_mels}, win_length={self.win_length}, top_db={self.top_db}"
         )
+
+
+class MinMaxNormalize(nn.Module):
+    """Map each waveform linearly onto ``[-peak, peak]`` by its minimum and maximum (public code: ``pre_normalize``).
+
+    Unlike :class:`PeakNormalize` the result is centred on the mid-range, not on the mean. A constant
+    item becomes zeros.
+    """
+
+    def __init__(self, peak: float = 0.5) -> None:
+        super().__init__()
+        self.peak = peak
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        low, high = waveform.amin(-1, keepdim=True), waveform.amax(-1, keepdim=True)
+        span = high - low
+        scaled = (waveform - low) / torch.where(span > 0, span, torch.ones_like(span))
+        return torch.where(span > 0, 2 * self.peak * scaled - self.peak, torch.zeros_like(waveform))
+
+    def extra_repr(self) -> str:
+        return f"peak={self.peak}"
+
+
+class LibrosaMFCC(MFCC):
+    """:class:`MFCC` with librosa's defaults (what the public code of chapter 3's paper computes): Slaney mel scale, area-normalised filters
+    (``norm="slaney"``), zero-padded edge frames. torchaudio's defaults are the HTK scale, unnormalised
+    filters and reflected edges; the dB floor, the DCT and the z-score are the same in both."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mfcc = torchaudio.transforms.MFCC(sample_rate=self.sample_rate, n_mfcc=self.n_mfcc, melkwargs={
+            "n_fft": self.n_fft, "hop_length": self.hop_length, "n_mels": self.n_mels,
+            "mel_scale": "slaney", "norm": "slaney", "pad_mode": "constant"})

@@ -13,6 +13,7 @@ from respkit.data.synthetic import write_sprsound
 from respkit.experiments import run_experiment
 from respkit.inference import record_label_from_windows
 from respkit.losses import SupCon, mixed_cross_entropy
+from respkit.features import MinMaxNormalize
 from respkit.mix import MixUp
 from respkit.models import ProjectionHead, create_model
 from respkit.data.clips import Clips, random_clip
@@ -208,7 +209,7 @@ def test_public_config_is_the_public_code_at_the_recipes_epochs():
 
 def test_min_max_normalize_maps_the_range_not_the_mean():
     wave = torch.tensor([[[0.0, 1.0, 1.0, 1.0, 3.0]], [[2.0, 2.0, 2.0, 2.0, 2.0]]])  # [B=2, 1, 5]
-    out = supcon.MinMaxNormalize(0.5)(wave)
+    out = MinMaxNormalize(0.5)(wave)
     torch.testing.assert_close(out[0, 0], torch.tensor([-0.5, -1 / 6, -1 / 6, -1 / 6, 0.5]))
     assert out[0].mean() != 0 and torch.equal(out[1], torch.zeros_like(out[1]))  # constant item: zeros
 

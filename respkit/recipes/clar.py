@@ -225,8 +225,7 @@ class CLARRecipe(Recipe):
     stages: Mapping[str, tuple[str, ...]]  # stage name -> streams; the last stage is evaluated
 
     def run(self, config: CLARConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
-        workdir = Path(workdir)
-        events = load_events(config, data)
+        workdir, events = Path(workdir), load_events(config, data)
         labelled = labelled_indices(events.train, config.label_fraction, config.split_seed)
         loaders = streams(events, labelled, config.batch_size)
         torch.manual_seed(seed)  # the network's initial weights
