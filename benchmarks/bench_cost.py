@@ -20,7 +20,9 @@ takes more steps.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import tempfile
 import time
 
@@ -46,7 +48,7 @@ def timed_run(recipe: str, task: str, steps: int) -> tuple[float, int]:
 
     Each run gets its own folder, so that no stage is found finished by an earlier run and skipped.
     """
-    with tempfile.TemporaryDirectory() as out_dir:
+    with tempfile.TemporaryDirectory() as out_dir, contextlib.redirect_stdout(io.StringIO()):  # the table only
         start = time.perf_counter()
         results = run_experiment(recipe, profile="cpu", seeds=[0], out_dir=out_dir,
                                  overrides={"task": task, **stage_overrides(recipe, steps)}, reuse=False)

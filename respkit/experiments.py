@@ -154,6 +154,7 @@ def hardware() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),  # what CPU time over wall time is to be read against
         "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
 

@@ -77,7 +77,7 @@ def test_results_file_has_provenance_and_is_reused(tmp_path, capsys):
     assert set(stored) == PROVENANCE_KEYS
     assert stored["config"]["train"]["lr"] == 1e-2 and stored["seeds"] == [0, 1] and Toy.seeds_run == [0, 1]
     assert stored["data"] == FakeData().describe()
-    assert set(stored["hardware"]) == {"platform", "python", "torch", "cpu_count", "cuda_device"}
+    assert set(stored["hardware"]) == {"platform", "python", "torch", "cpu_count", "torch_threads", "cuda_device"}
     assert stored["summary"]["score"]["mean"] == pytest.approx(0.55)
     assert 0 < stored["cpu_seconds"] <= stored["wall_seconds"] * stored["hardware"]["cpu_count"] + 1
     assert stored["summary"]["score"]["std"] == pytest.approx(0.1 / 2**0.5)  # sample std of 0.5, 0.6
