@@ -26,6 +26,7 @@ import torch
 
 import respkit
 from respkit import book, project
+from respkit.bench import BENCH_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "colab-path-report:"
@@ -97,8 +98,10 @@ def first_code_cell(notebook: Path) -> str:
 
 def test_the_wheel_ships_the_recorded_results(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    shipped = sorted(n for n in names if n.startswith("respkit/results/") and n.endswith(".json"))
-    assert shipped == sorted(f"respkit/results/{p.name}" for p in book.RECORDED_RESULTS.glob("*.json"))
+    shipped = sorted(n for n in names if n.startswith("respkit/results/"))
+    recorded = [*book.RECORDED_RESULTS.glob("*.json"), *BENCH_DIR.glob("*.json"), *BENCH_DIR.glob("*.npz")]
+    root = book.RECORDED_RESULTS.parent.parent
+    assert shipped == sorted(p.relative_to(root).as_posix() for p in recorded)  # chapter 6's bench included
     assert any(n.endswith("/LICENSE") for n in names)
 
 
