@@ -133,23 +133,21 @@ class LungSRADConfig(PatchModelConfig):
         # smoothing, scaled to their 2 x 7 map). A DASS step costs several AST steps (the scans), hence half
         # as many items per epoch: 240 steps. At 120 (4 epochs) no DASS row had left the initial plateau
         # on the simulator (training cross-entropy 0.69, held-out scores at chance or one class).
-        chapter4 = PatchModelConfig.quick()
-        shared = {f.name: getattr(chapter4, f.name) for f in dataclasses.fields(PatchModelConfig)}
-        return cls(**shared | SMALL_MAP_SMOOTHING | {
-            "model": "dass_tiny", "allow_random_init": True, "spectral_blocks": (0, 1), "temperature": 0.2,
-            "model_kwargs": {"dims": (8, 16, 32, 64), "depths": (1, 1, 2, 1), "drop_path_rate": 0.0},
-            "epoch_items": 960, "train": chapter4.train,
-        })
+        return cls._small_dass(PatchModelConfig.quick(), dims=(8, 16, 32, 64), epoch_items=960)
 
     @classmethod
     def cpu(cls) -> LungSRADConfig:
         # Chapter 4's cpu setting (chapter 6's benchmark: every event of task 1-2, 3 s) with the quick DASS at
         # twice its width; weights from scratch, as for the AST beside it.
-        chapter4 = PatchModelConfig.cpu()
+        return cls._small_dass(PatchModelConfig.cpu(), dims=(16, 32, 64, 128))
+
+    @classmethod
+    def _small_dass(cls, chapter4: PatchModelConfig, dims: tuple[int, ...], **changes: Any) -> LungSRADConfig:
+        """Chapter 4's setting ``chapter4`` with a DASS of stage widths ``dims`` from scratch, smoothed for its map."""
         shared = {f.name: getattr(chapter4, f.name) for f in dataclasses.fields(PatchModelConfig)}
         return cls(**shared | SMALL_MAP_SMOOTHING | {
             "model": "dass_tiny", "allow_random_init": True, "spectral_blocks": (0, 1), "temperature": 0.2,
-            "model_kwargs": {"dims": (16, 32, 64, 128), "depths": (1, 1, 2, 1), "drop_path_rate": 0.0},
+            "model_kwargs": {"dims": dims, "depths": (1, 1, 2, 1), "drop_path_rate": 0.0}, **changes,
         })
 
     def model_options(self) -> dict[str, Any]:
