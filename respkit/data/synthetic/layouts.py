@@ -11,9 +11,12 @@ Its presence is also what allows a later call to rewrite the folder: a writer re
 non-empty folder without it, so user data is never overwritten. Every file is written atomically
 (:func:`respkit.files.atomic_write`), and the same seed gives byte-identical output.
 
-Sizes are kept small on purpose (a few hundred cycles or events, ~15 MB each, a second or two to
-write): enough for a tiny model to learn on a laptop CPU, with class balances skewed like the real
-data but with more minority examples than a sample of that size would hold. How hard the classes are
+Sizes are kept small on purpose (ICBHI a few hundred cycles, ~15 MB, a second or two to write; SPRSound
+about 1,600 events, ~55 MB, about six seconds): enough for a small model to learn on a laptop CPU, with
+class balances skewed like the real data but with more minority examples than a sample of that size would
+hold. SPRSound is the larger because the quick profiles train on its events: at 40 patients (about 240
+training events after the held-out patients) a quick run took a few dozen steps and its SupCon rows never
+left the always-Normal floor; at 160 patients the same profiles see as many steps as on the real data. How hard the classes are
 to tell apart is the ``difficulty`` argument (:class:`~respkit.data.synthetic.sounds.Difficulty`); its
 default, :data:`~respkit.data.synthetic.sounds.DIFFICULTY`, is calibrated against a reference model
 (:mod:`respkit.data.synthetic.reference`) and recorded in the manifest's parameters.
@@ -301,7 +304,7 @@ def _sprsound_kinds(label: str, rng: np.random.Generator, slots: int = 16) -> li
 
 def write_sprsound(
     root: str | os.PathLike,
-    n_patients: int = 40,
+    n_patients: int = 160,
     seed: int = 0,
     records_per_patient: int = 2,
     inter_test_fraction: float = 0.25,
@@ -318,7 +321,7 @@ def write_sprsound(
     Train patients have ``records_per_patient`` records in ``train2022_*``; every third of them has
     one more record in ``test2022_json/intra_test_json`` (seen patients); ``inter_test_fraction`` of
     the patients have one record each in ``inter_test_json`` only (unseen patients). Test audio goes
-    to ``test2022_wav``. The defaults give 80 records, ~400 events, ~14 MB.
+    to ``test2022_wav``. The defaults give 320 records, ~1,650 events, ~55 MB.
     """
     parameters = {
         "n_patients": n_patients,
