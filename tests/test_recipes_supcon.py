@@ -16,8 +16,9 @@ from respkit.losses import SupCon, mixed_cross_entropy
 from respkit.features import MinMaxNormalize
 from respkit.mix import MixUp
 from respkit.models import ProjectionHead, create_model
-from respkit.data.clips import Clips, random_clip
-from respkit.recipes import common, supcon
+from respkit.data import Subset
+from respkit.data.clips import Clips, WindowTrainingSet, random_clip
+from respkit.recipes import common, supcon, supcon_stages
 from respkit.runs import RunArtifacts
 from respkit.train import TrainConfig, Trainer
 from respkit.train.supcon import LinearProbe, ProjectionClassifier, SupConObjective
@@ -180,6 +181,23 @@ def test_windows_recipe_applies_the_rule_to_the_same_held_out_records(simulated,
         assert record["pred"] == art.classes[pred] == to_task[record_label_from_windows(record["windows"])]
         assert len(record["windows"]) >= 1
     assert {"score", "inter_score", "intra_score"} <= set(windows["summary"])
+
+
+def test_window_training_set_teaches_normal_and_poor_quality_from_whole_records(simulated):
+    transform = supcon.features(supcon.WindowsConfig(**{k: TINY[k] for k in ("n_mfcc", "hop_length")}))
+    records = common.splits(simulated, supcon.WindowsConfig(task="2-2"), duration=None)
+    train_records = {m.record for m in records.train.meta}
+    window_set = supcon_stages.window_training_set(
+        simulated, supcon.WindowsConfig(max_train=None), transform, train_records)
+    whole = [(m.record, window_set.classes[y]) for m, y in zip(window_set.meta, window_set.labels)
+             if m.index is None]  # records, not events
+    truth = {m.record: records.classes[y] for m, y in zip(records.train.meta, records.train.labels)}
+    # Exactly the training set's Normal and Poor Quality records, each with its own label.
+    assert sorted(whole) == sorted((r, label) for r, label in truth.items() if label in ("Normal", "Poor Quality"))
+    assert {m.record for m in window_set.meta} <= train_records  # nothing from held-out patients
+    others = Subset(records.train, [i for i, y in enumerate(records.train.labels) if records.classes[y] == "CAS"])
+    with pytest.raises(ValueError, match="records of \[.CAS.\]"):
+        WindowTrainingSet(Subset(records.train, []), others)
 
 
 def test_profiles():

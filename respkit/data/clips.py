@@ -62,24 +62,33 @@ class Clips(Dataset):
 
 
 class WindowTrainingSet(Dataset):
-    """Events labelled with their type plus Poor Quality records labelled "Poor Quality" (:data:`WINDOW_LABELS`).
+    """Events labelled with their type, plus whole Normal and Poor Quality records (:data:`WINDOW_LABELS`).
 
     The window model of ``supcon.windows`` has to say when a window holds no usable sound; Poor Quality
-    records list no events, so whole records (cut to a window by :class:`Clips`) teach that class.
+    records list no events, so whole records (cut to a window by :class:`Clips`) teach that class. It also
+    has to call a window of plain breathing Normal, and a window is not an event: it spans several breaths
+    and pauses where a short event sits among zeros. Every window of a Normal record is a Normal window, so
+    those records teach that class as it will be seen (the paper trains on events and Poor Quality only; on
+    simulated data its window model called most windows of Normal records crackles). ``records`` must hold
+    only records labelled Normal or Poor Quality, the two labels that hold for every window of a record.
     """
 
-    def __init__(self, events: Any, poor_quality: Any) -> None:
-        self.events, self.poor_quality = events, poor_quality
-        self.classes = WINDOW_LABELS
-        pq_label = WINDOW_LABELS.index(POOR_QUALITY)
-        self.labels = np.concatenate([np.asarray(events.labels), np.full(len(poor_quality), pq_label)]).astype(np.int64)
-        self.groups = np.concatenate([np.asarray(events.groups), np.asarray(poor_quality.groups)])
-        self.meta = [*events.meta, *poor_quality.meta]
+    def __init__(self, events: Any, records: Any) -> None:
+        self.events, self.records = events, records
+        self.classes, self.sample_rate = WINDOW_LABELS, events.sample_rate
+        names = [records.classes[int(label)] for label in records.labels]
+        other = sorted(set(names) - {"Normal", POOR_QUALITY})
+        if other:
+            raise ValueError(f"whole records teach only Normal and {POOR_QUALITY} windows; got records of {other}")
+        record_labels = np.array([WINDOW_LABELS.index(name) for name in names], dtype=np.int64)
+        self.labels = np.concatenate([np.asarray(events.labels), record_labels]).astype(np.int64)
+        self.groups = np.concatenate([np.asarray(events.groups), np.asarray(records.groups)])
+        self.meta = [*events.meta, *records.meta]
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         n = len(self.events)
-        x, _ = self.events[i] if i < n else self.poor_quality[i - n]
+        x, _ = self.events[i] if i < n else self.records[i - n]
         return x, int(self.labels[i])

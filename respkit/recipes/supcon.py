@@ -7,8 +7,8 @@ The recipes are the rows of the paper's ablation (its Table III), for any challe
 * ``supcon.supcon`` — stage 1 trains the encoder with the supervised contrastive loss on two views of
   every item; stage 2 trains a linear classifier on the frozen encoder with cross-entropy;
 * ``supcon.mixup`` — the same with MixUp in stage 2: the paper's method;
-* ``supcon.windows`` — record tasks (2-1, 2-2) through sliding 3 s windows: the ``supcon.mixup`` model
-  trained on events plus a Poor Quality class, and :func:`respkit.inference.record_label_from_windows`;
+* ``supcon.windows`` — record tasks (2-1, 2-2) through sliding 3 s windows: the ``supcon.mixup`` model trained
+  on events, Poor Quality and (ours) Normal records, and :func:`respkit.inference.record_label_from_windows`;
 * ``supcon.public`` — the paper's public code, choice by choice (:class:`PublicConfig`), on respkit's data
   loaders and held-out patients: the yardstick that chapter 3's recipe is compared with.
 
@@ -154,10 +154,7 @@ class MixUpConfig(SupConConfig):
 
 @dataclass(frozen=True)
 class WindowsConfig(MixUpConfig):
-    """``supcon.windows``: a record task decided from 3 s windows every ``window_step`` seconds.
-
-    The window model learns events of the training records and their Poor Quality records (:data:`WINDOW_LABELS`).
-    """
+    """``supcon.windows``: records from 3 s windows every ``window_step`` s (:class:`~respkit.data.clips.WindowTrainingSet`)."""
 
     task: str | None = "2-2"
     window_step: float = 2.0  # 3 s windows with 1 s overlap
@@ -220,9 +217,8 @@ class PublicConfig(SupConConfig):
 _QUICK_DATA = dict(n_mfcc=32, hop_length=256, record_seconds=4.0, width=16, max_train=1200, max_val=600,
                    max_test=300, num_workers=0)
 QUICK_EPOCHS = 6
-# Stage 2 only trains a linear layer, but through the frozen encoder's forward pass (a sixth of a stage-1
-# step). At 3 epochs the probe had not settled: on simulated data (960 training events, 3 seeds) its Normal
-# recall swung between 0.09 and 0.97 with the seed and the score sat at the floor; at 12: 53 +- 4 points.
+# A probe of 3 epochs had not settled: on simulated data (960 training events, 3 seeds) its Normal recall
+# swung from 0.09 to 0.97 with the seed, the score at the floor; 12 epochs: 53 +- 4 points.
 QUICK_PROBE_EPOCHS = 12
 # Chapter 6's bench: the quick input size on every event; about 3 CPU-minutes per run (a stage-1 epoch sees
 # two views, hence two fewer of them). 64 MFCCs at hop 128 cost four times as much per step.
@@ -291,8 +287,8 @@ class SlidingWindows(Recipe):
         transform = features(config)
         records = common.splits(data, config, duration=None)  # waveforms: each window gets its own features
         train_set = window_training_set(data, config, transform, {m.record for m in records.train.meta})
-        model, histories = train_two_stage(config, train_set, seed, workdir,
-                                           encoder_dir(config, data, seed, workdir, purpose="windows"))
+        model, histories = train_two_stage(config, train_set, seed, workdir, encoder_dir(
+            config, data, seed, workdir, purpose="windows from events, Normal and Poor Quality records"))
         frames = clip_frames(config.clip_seconds, config.hop_length)
         window, step = round(config.clip_seconds * SAMPLE_RATE), round(config.window_step * SAMPLE_RATE)
         predictions, windows = {}, {}

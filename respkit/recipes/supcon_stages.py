@@ -123,16 +123,16 @@ def evaluate_direct(model: nn.Module, config: BaselineConfig, data_splits: commo
     return common.finish(workdir, config, artifacts, model)
 
 
-def window_training_set(data: Any, config: WindowsConfig, transform: nn.Module, records: set[str]) -> WindowTrainingSet:
-    """Events (task 1-2, at most ``max_train``) and Poor Quality records of the training ``records``."""
+def window_training_set(data: Any, config: WindowsConfig, transform: nn.Module, records: set[str]) -> Any:
+    """Events (task 1-2), Normal and Poor Quality records of the training ``records``: at most ``max_train`` items."""
     cache = common.feature_cache()
     root = data.sprsound.root
     events = SPRSound(root, split="train", level="event", task="1-2", transform=transform, cache=cache)
     whole = SPRSound(root, split="train", level="record", task="2-2", transform=transform, cache=cache)
-    pq = RECORD_LABELS.index(POOR_QUALITY)
+    whole_labels = {RECORD_LABELS.index("Normal"), RECORD_LABELS.index(POOR_QUALITY)}
     keep_events = [i for i, m in enumerate(events.meta) if m.record in records]
-    keep_pq = [i for i, m in enumerate(whole.meta) if m.record in records and whole.labels[i] == pq]
-    train_events = common.subsample(Subset(events, keep_events), config.max_train, config.split_seed)
-    train_set = WindowTrainingSet(train_events, Subset(whole, keep_pq))
+    keep_whole = [i for i, m in enumerate(whole.meta) if m.record in records and whole.labels[i] in whole_labels]
+    both = WindowTrainingSet(Subset(events, keep_events), Subset(whole, keep_whole))
+    train_set = common.subsample(both, config.max_train, config.split_seed)
     common.fill_feature_cache(train_set)
     return train_set
