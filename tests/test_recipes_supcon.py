@@ -196,7 +196,7 @@ def test_window_training_set_teaches_normal_and_poor_quality_from_whole_records(
     assert sorted(whole) == sorted((r, label) for r, label in truth.items() if label in ("Normal", "Poor Quality"))
     assert {m.record for m in window_set.meta} <= train_records  # nothing from held-out patients
     others = Subset(records.train, [i for i, y in enumerate(records.train.labels) if records.classes[y] == "CAS"])
-    with pytest.raises(ValueError, match="records of \[.CAS.\]"):
+    with pytest.raises(ValueError, match=r"records of \[.CAS.\]"):
         WindowTrainingSet(Subset(records.train, []), others)
 
 
