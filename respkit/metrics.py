@@ -28,6 +28,7 @@ import torch
 __all__ = [
     "SPRSOUND_TASKS",
     "ConfusionMatrix",
+    "chance_score",
     "confusion_matrix",
     "icbhi_score",
     "icbhi_scorer",
@@ -188,3 +189,26 @@ def sprsound_scorer(task: str | None) -> Callable[[Labels, Labels], dict[str, fl
     if task not in SPRSOUND_TASKS:
         raise ValueError(f"unknown SPRSound task {task!r}: choose one of {', '.join(SPRSOUND_TASKS)}")
     return partial(sprsound_score, task=task)
+
+
+def chance_score(score: Callable[[Labels, Labels], dict[str, float]], y_true: Labels, n_classes: int,
+                 steps: int = 20) -> float:
+    """The best ``score`` of a guess that ignores the input, on the items ``y_true``: what a model must beat.
+
+    Always answering Normal is one such guess, and not always the best: on SPRSound it scores 0.25 while
+    answering Normal or Adventitious at random, half and half, scores 0.5 on task 1-1 (se = sp = 0.5). The
+    guesses tried answer Normal for a share ``p`` of the items of every class (``p`` in steps of
+    ``1 / steps``) and one abnormal class ``j`` for the rest, so each class's row of the confusion matrix
+    is the same mixture: sensitivity is linear in the abnormal shares, so one class ``j`` takes them all.
+    """
+    y_true = np.asarray(y_true)
+    # Each item's rank within its class, as a fraction: the first p of every class answer Normal.
+    rank = np.zeros(len(y_true))
+    for label in np.unique(y_true):
+        members = np.flatnonzero(y_true == label)
+        rank[members] = np.arange(len(members)) / len(members)
+    best = 0.0
+    for j in range(1, n_classes):
+        for p in np.linspace(0.0, 1.0, steps + 1):
+            best = max(best, score(y_true, np.where(rank < p - 1e-9, 0, j))["score"])
+    return best

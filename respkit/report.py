@@ -6,7 +6,9 @@ A number in a table invites comparison, so a result that learned nothing must sa
 * predicted a single class (``pred_classes == 1``),
 * never predicted the normal class, or never an abnormal one (specificity or sensitivity 0), or
 * scored at or below its ``floor``, the score of always answering the normal class on the same items
-  (0.25 for the SPRSound score, 0.5 for the ICBHI score; :func:`respkit.recipes.common.split_metrics`).
+  (0.25 for the SPRSound score, 0.5 for the ICBHI score; :func:`respkit.recipes.common.split_metrics`), or
+* scored at or below ``chance``, the best score of any guess that ignores the input
+  (:func:`respkit.metrics.chance_score`: 0.5 on SPRSound task 1-1, where the floor is 0.25).
 
 :func:`results_table` writes that reason into the row, and :func:`margins` lists, for every run, its
 score against the floor: ``python -m respkit margins <results folder>`` prints it for a whole build.
@@ -34,7 +36,40 @@ def degenerate(result: Mapping[str, Any], prefix: str = "") -> str | None:
         floor = metrics.get(f"{prefix}floor")
         if floor is not None and metrics.get(f"{prefix}score", np.inf) <= floor:
             return "at or below always-normal"
+        chance = metrics.get(f"{prefix}chance")  # absent from files written before it was recorded
+        if chance is not None and metrics.get(f"{prefix}score", np.inf) <= chance:
+            return "no better than guessing"
     return None
+
+
+def untrained_note(results: Mapping[str, Mapping[str, Any]], final_loss: Mapping[str, float], n_classes: int,
+                   reference: tuple[float, float] | None = None) -> str | None:
+    """A sentence for the flagged rows of a table whose training loss ended at chance, or ``None`` if none did.
+
+    ``results``: row name -> results dict; ``final_loss``: row name -> the last epoch's training cross-entropy.
+    Under class-balanced sampling a model that ignores its input ends at ln ``n_classes``; within 0.02 of it,
+    a flagged row learnt nothing and says nothing about its method. ``reference``: on simulated data, the
+    band the simulator's reference model reaches on this task (:data:`respkit.data.synthetic.REFERENCE_SCORE`).
+    """
+    chance = float(np.log(n_classes))
+    stalled = [name for name, r in results.items() if degenerate(r) and abs(final_loss[name] - chance) < 0.02]
+    if not stalled:
+        return None
+    losses = [final_loss[name] for name in stalled]
+    text = (f"**Not learnt:** {', '.join(stalled)} ended training with a cross-entropy of {min(losses):.3f} to "
+            f"{max(losses):.3f}, where a model that ignores its input scores ln {n_classes} = {chance:.3f}: "
+            "these rows measure no method.")
+    if reference is not None:
+        text += (f" The information is in these simulated sounds (a logistic regression on log-mel statistics "
+                 f"scores {100 * reference[0]:.0f} to {100 * reference[1]:.0f} on this task), but the small patch "
+                 "models from scratch did not find it in this profile's steps; chapter 6 shows them on real events.")
+    return text
+
+
+def final_training_loss(artifacts: Any) -> float:
+    """The last epoch's training cross-entropy of a run's last stage (``"ce"`` where the loss adds other terms)."""
+    last = list(artifacts.histories.values())[-1].train[-1]
+    return float(last.get("ce", last["loss"]))
 
 
 def summary_cell(stats: Mapping[str, float] | None, scale: float = 100.0, digits: int = 2) -> str:
@@ -67,11 +102,12 @@ def results_table(results: Sequence[Mapping[str, Any]], metrics: Sequence[str], 
 
 
 def margins(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """For every run: dataset, real or simulated, seeds, held-out score mean ± std, floor and margin (score points).
+    """For every run: dataset, real or simulated, seeds, held-out score mean ± std, floor, chance and margin.
 
     The score is the run's headline split: the official test side where the dataset has one fixed test
-    split (ICBHI, ``test_score``), else the held-out patients. The margin is ``100 · (mean score − mean
-    floor)``; runs without a stored floor (files written before floors were recorded) get ``None``.
+    split (ICBHI, ``test_score``), else the held-out patients. The margin, in score points, is over the
+    better of the always-normal floor and chance (the best input-free guess), ``100 · (mean score − mean
+    bar)``; files written before chance was recorded use the floor, before floors were, ``None``.
     """
     rows = []
     for result in results:
@@ -82,13 +118,15 @@ def margins(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         dataset = config.get("dataset", "sprsound")
         source = result.get("data", {}).get(dataset, {})
         floor = summary.get("floor", {}).get("mean")
+        chance = summary.get("chance", {}).get("mean")
+        bar = floor if chance is None else chance  # chance >= floor: always-normal is one guess
         score = summary["score"]
         rows.append({
             "recipe": result["recipe"], "profile": result["profile"], "dataset": dataset,
             "task": config.get("task"), "data": "simulated" if source.get("simulated") else "real",
             "seeds": len(result["seeds"]),
-            "score": score["mean"], "std": score["std"], "floor": floor,
-            "margin": None if floor is None else 100 * (score["mean"] - floor),
+            "score": score["mean"], "std": score["std"], "floor": floor, "chance": chance,
+            "margin": None if bar is None else 100 * (score["mean"] - bar),
             "split": prefix.rstrip("_") or "held-out", "flag": degenerate(result, prefix),
         })
     return rows
@@ -98,11 +136,11 @@ def margins_table(folder: str | Path) -> str:
     """:func:`margins` of every results file in ``folder``, as text (the ``margins`` command)."""
     results = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
     lines = [f"{'recipe':26s} {'profile':7s} {'dataset':8s} {'task':4s} {'data':9s} {'split':8s} seeds  "
-             "score (±std)   floor  margin  flag"]
+             "score (±std)   floor chance  margin  flag"]
     for row in margins(results):
-        floor = "   –  " if row["floor"] is None else f"{100 * row['floor']:6.1f}"
+        floor, chance = (("   –  " if row[k] is None else f"{100 * row[k]:6.1f}") for k in ("floor", "chance"))
         margin = "    – " if row["margin"] is None else f"{row['margin']:+6.1f}"
         lines.append(f"{row['recipe']:26s} {row['profile']:7s} {row['dataset']:8s} {str(row['task'] or '-'):4s} "
                      f"{row['data']:9s} {row['split']:8s} {row['seeds']:5d}  {100 * row['score']:5.1f} ± {100 * row['std']:4.1f}  "
-                     f"{floor} {margin}  {row['flag'] or ''}")
+                     f"{floor} {chance} {margin}  {row['flag'] or ''}")
     return "\n".join(lines)

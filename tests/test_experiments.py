@@ -131,6 +131,9 @@ def test_results_table():
     ({"score": 0.4, "sp": 0.0, "se": 0.8}, "never predicts normal"),
     ({"score": 0.4, "sp": 0.8, "se": 0.0}, "never predicts abnormal"),
     ({"score": 0.25, "floor": 0.25}, "at or below always-normal"),
+    # SPRSound task 1-1: a coin flip scores 0.5, twice the always-normal floor.
+    ({"score": 0.48, "floor": 0.25, "chance": 0.5, "pred_classes": 2.0, "se": 0.5, "sp": 0.46},
+     "no better than guessing"),
     ({"score": 0.26, "floor": 0.25, "pred_classes": 2.0, "se": 0.1, "sp": 0.9}, None),
 ])
 def test_degenerate_results_are_named(metrics, reason):

@@ -8,6 +8,7 @@ import torch
 
 from respkit.metrics import (
     SPRSOUND_TASKS,
+    chance_score,
     confusion_matrix,
     icbhi_score,
     per_class_recall,
@@ -160,3 +161,25 @@ def test_confusion_matrix_equals_scikit_learns_on_random_labels():
         y_true, y_pred = rng.integers(0, n_classes, size), rng.integers(0, n_classes, size)
         expected = reference(y_true, y_pred, labels=np.arange(n_classes))
         np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, n_classes).matrix, expected)
+
+
+def _sprsound_closed_form(se, sp):
+    average, harmonic = (se + sp) / 2, (2 * se * sp / (se + sp) if se + sp else 0.0)
+    return (average + harmonic) / 2
+
+
+def test_chance_is_the_best_blind_guess_not_always_normal():
+    def sprsound(task):
+        return lambda y_true, y_pred: sprsound_score(y_true, y_pred, task)
+
+    # Task 1-1: a blind guess has se = 1 - sp; the closed form peaks at 0.5 (se = sp = 0.5), floor 0.25.
+    binary = np.array([0] * 80 + [1] * 20)
+    assert chance_score(sprsound("1-1"), binary, 2) == pytest.approx(0.5)
+    # Task 1-2: the abnormal share goes to the largest abnormal class (200 of 300), se = 2/3 (1 - sp).
+    seven = np.array([0] * 700 + [5] * 200 + [2] * 50 + [1] * 50)
+    best = max(_sprsound_closed_form(2 / 3 * (1 - p), p) for p in np.linspace(0, 1, 10001))
+    assert chance_score(sprsound("1-2"), seven, 7) == pytest.approx(best, abs=0.005)
+    assert best > sprsound_score(seven, np.zeros_like(seven), "1-2")["score"] + 0.1
+    # ICBHI's (se + sp) / 2 is best served by always answering normal: chance is the floor, 0.5.
+    four = np.array([0] * 50 + [1] * 30 + [2] * 15 + [3] * 5)
+    assert chance_score(icbhi_score, four, 4) == pytest.approx(0.5)

@@ -8,9 +8,10 @@ the same metric code, the same names in results files:
 * held-out patients of the training set: plain names (``score``, ``se``, ``sp``, ``recall/<class>``);
 * official test sets: prefixed by the split (``test_score`` for ICBHI, ``inter_score`` and
   ``intra_score`` for SPRSound);
-* beside each score, ``floor`` (the score of always answering the normal class on the same items)
-  and ``pred_classes`` (how many classes the model predicted at all), so that a degenerate result is
-  flagged by the code (:func:`respkit.report.is_degenerate`) rather than ranked.
+* beside each score, ``floor`` (the score of always answering the normal class on the same items),
+  ``chance`` (the best score of any guess that ignores the input, at least the floor) and ``pred_classes``
+  (how many classes the model predicted at all), so that a degenerate result is flagged by the code
+  (:func:`respkit.report.degenerate`) rather than ranked.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from respkit.data import ClassBalancedSampler, FeatureCache, Subset, patient_split
 from respkit.data.registry import get_dataset, score_function
 from respkit.files import features_dir
-from respkit.metrics import per_class_recall
+from respkit.metrics import chance_score, per_class_recall
 from respkit.profiles import show_progress
 from respkit.recipes.base import RecipeConfig
 from respkit.runs import RunArtifacts
@@ -137,11 +138,13 @@ def evaluator(model: nn.Module, loader: DataLoader, config: RecipeConfig,
 
 
 def split_metrics(config: RecipeConfig, classes: list[str], y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """The official score's numbers, per-class recall, the always-normal ``floor`` and ``pred_classes``."""
+    """The official score's numbers, per-class recall, the always-normal ``floor``, the best input-free guess
+    (``chance``, :func:`respkit.metrics.chance_score`) and ``pred_classes``."""
     score = score_function(config.dataset, config.task)
     metrics = dict(score(y_true, y_pred))
     metrics |= {f"recall/{name}": value for name, value in per_class_recall(y_true, y_pred, classes).items()}
     metrics["floor"] = score(y_true, np.zeros_like(y_true))["score"]  # class 0 is the normal class
+    metrics["chance"] = chance_score(score, y_true, len(classes))
     metrics["pred_classes"] = float(len(np.unique(y_pred)))
     return metrics
 
