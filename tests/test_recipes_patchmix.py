@@ -55,7 +55,7 @@ def test_full_profile_is_the_papers_protocol_on_icbhi():
 def test_quick_profile_learns_on_sprsound_events_without_weights():
     config = PatchMixConfig.for_profile("quick")
     assert (config.dataset, config.task, config.pretrained, config.balanced) == ("sprsound", "1-1", None, True)
-    assert config.frames == 1 + (16000 - 200) // 160  # 2 s at 8 kHz, 25 ms windows every 20 ms
+    assert config.frames == 1 + (12000 - 200) // 160  # 1.5 s at 8 kHz, 25 ms windows every 20 ms
     model = build_model(config, num_classes=2)  # would fail through no_network if it loaded weights
     assert (model.embed_dim, model.depth, model.input_size) == (64, 2, (32, config.frames))
     for method in patchmix.METHODS:

@@ -38,7 +38,7 @@ weight decay 1e-6, cosine schedule to lr·1e-3, α_t = α_f = 1, mixed precision
 ``RESPKIT_DASS_WEIGHTS`` names; without them the ``full`` profile refuses to run, unless its config says
 ``allow_random_init=True``.
 
-``quick`` is chapter 4's quick setting (SPRSound events, task 1-1, 2 s, 32 mel bins) with a DASS of
+``quick`` is chapter 4's quick setting (SPRSound events, task 1-1, 1.5 s, 32 mel bins) with a DASS of
 widths 8 to 64 from scratch, 4 epochs of 960 items (120 steps): it learns in seconds on a CPU and does not
 reproduce the paper.
 
