@@ -154,7 +154,7 @@ class MixUpConfig(SupConConfig):
 
 @dataclass(frozen=True)
 class WindowsConfig(MixUpConfig):
-    """``supcon.windows``: records from 3 s windows every ``window_step`` s (:class:`~respkit.data.clips.WindowTrainingSet`)."""
+    """``supcon.windows``: records from 3 s windows every ``window_step`` s (model: ``WindowTrainingSet``)."""
 
     task: str | None = "2-2"
     window_step: float = 2.0  # 3 s windows with 1 s overlap

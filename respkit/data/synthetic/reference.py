@@ -65,7 +65,8 @@ def reference_score(root: str | Path, dataset: str, task: str | None = None) -> 
 
     ``dataset`` is a registered name ("sprsound", "icbhi") and ``root`` its folder (``<root>/BioCAS2022``,
     ``<root>/ICBHI_final_database``); ``task`` as for :func:`respkit.data.registry.score_function`.
-    Deterministic: the same folder gives the same score. A second (ICBHI, SPRSound task 1-1) to four (SPRSound task 1-2) on one CPU core for the default sizes.
+    Deterministic: the same folder gives the same score. On one CPU core for the default sizes: a second
+    (ICBHI, SPRSound task 1-1) to four (SPRSound task 1-2).
     """
     from respkit.data import get_dataset, score_function  # the loaders import this package
 
