@@ -17,8 +17,9 @@ class balances skewed like the real data but with more minority examples than a 
 hold. SPRSound is the larger because the quick profiles train on its events: at 40 patients (about 240
 training events after the held-out patients) a quick run took a few dozen steps and its SupCon rows never
 left the always-Normal floor; at 160 patients the same profiles see as many steps as on the real data.
-How hard the classes are to tell apart is the ``difficulty`` argument (:class:`~respkit.data.synthetic.sounds.Difficulty`); its
-default, :data:`~respkit.data.synthetic.sounds.DIFFICULTY`, is calibrated against a reference model
+How hard the classes are to tell apart is the ``difficulty`` argument
+(:class:`~respkit.data.synthetic.sounds.Difficulty`); its default,
+:data:`~respkit.data.synthetic.sounds.DIFFICULTY`, is calibrated against a reference model
 (:mod:`respkit.data.synthetic.reference`) and recorded in the manifest's parameters.
 """
 
