@@ -98,8 +98,8 @@ def run_experiment(
     stem = f"{name}-{profile}-{config_hash(identity)[:8]}"
     match, free = _find_results(Path(out_dir), stem, identity, data_description)
     if reuse and match is not None:
-        print(f"loaded results from {match.name} (same recipe, profile, config, seeds and data; "
-              "reuse=False trains again)")
+        print(f"loaded results from {match.name}\n"
+              "(same recipe, profile, config, seeds and data; reuse=False trains again)")
         return load_results(match)
 
     started, clock, cpu_clock = _now(), time.perf_counter(), time.process_time()
@@ -109,7 +109,7 @@ def run_experiment(
         workdir = work_folder({"path": str(free)}, seed)
         metrics = recipe.run(config, data, seed, workdir)
         metrics_per_seed.append({key: float(value) for key, value in metrics.items()})
-        print(f"{name} seed {seed}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics_per_seed[-1].items()))
+        print(f"{name} seed {seed}: {headline(metrics_per_seed[-1])}")
 
     results = {
         **identity,
@@ -129,6 +129,14 @@ def run_experiment(
         atomic_write(free, lambda tmp: tmp.write_text(text))
         print(f"wrote results to {free.name}")
     return {**results, "path": str(free)}
+
+
+def headline(metrics: Mapping[str, float]) -> str:
+    """A seed's line in a run's log: each split's score and the held-out split's chance (the rest is in the file)."""
+    scores = [f"{key.removesuffix('score').rstrip('_') or 'val'} {metrics[key]:.3f}"
+              for key in metrics if key == "score" or key.endswith("_score")]
+    chance = f" (chance {metrics['chance']:.3f})" if "chance" in metrics else ""
+    return "score " + ", ".join(scores) + chance if scores else ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
 
 
 def summarize(metrics_per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
