@@ -65,7 +65,7 @@ class Session:
     def finish(self) -> None:
         """Print how long the chapter took on this machine (the last line of every chapter)."""
         minutes, seconds = divmod(time.perf_counter() - self.started, 60)
-        print(f"{self.chapter}: {int(minutes)} min {seconds:.0f} s on {platform_summary(self.device)}, profile {self.profile}")
+        print(f"{self.chapter}:\n{int(minutes)} min {seconds:.0f} s on {platform_summary(self.device)}, profile {self.profile}")
 
     #: Seeds of each chapter's headline comparison: enough for a mean ± std in every profile.
     seeds = (0, 1, 2)
