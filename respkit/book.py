@@ -65,7 +65,8 @@ class Session:
     def finish(self) -> None:
         """Print how long the chapter took on this machine (the last line of every chapter)."""
         minutes, seconds = divmod(time.perf_counter() - self.started, 60)
-        print(f"{self.chapter}:\n{int(minutes)} min {seconds:.0f} s on {platform_summary(self.device)}, profile {self.profile}")
+        took = f"{int(minutes)} min {seconds:.0f} s on {platform_summary(self.device)}"
+        print(f"{self.chapter}:\n{took}, profile {self.profile}")
 
     #: Seeds of each chapter's headline comparison: enough for a mean ± std in every profile.
     seeds = (0, 1, 2)
@@ -88,9 +89,10 @@ class Session:
         return Markdown(":::{admonition} Read these numbers with care\n:class: warning\n" + " ".join(lines) + "\n:::")
 
     def __str__(self) -> str:
-        return (
-            f"respkit {respkit.__version__} | {self.chapter} | profile {self.profile} | "
-            f"device {platform_summary(self.device)} | seed {self.seed} | {self.data.notice}"
+        return (  # three short lines: a notebook's output does not wrap
+            f"respkit {respkit.__version__} | {self.chapter}\n"
+            f"profile {self.profile} | device {platform_summary(self.device)} | seed {self.seed}\n"
+            f"{self.data.notice}"
         )
 
 

@@ -167,13 +167,14 @@ def test_setup_on_colab_without_data_says_how_to_get_it(gpu, simulated, monkeypa
     assert 'drive.mount("/content/drive")' in out
 
 
-def test_setup_off_colab_prints_one_line(simulated, monkeypatch, capsys):
+def test_setup_off_colab_prints_only_its_summary(simulated, monkeypatch, capsys):
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.delenv("RESPKIT_PROFILE", raising=False)
     book.setup_chapter("Chapter 2: test", datasets=["sprsound"])
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and "sprsound simulated" in lines[0] and "profile quick" in lines[0]
+    lines = capsys.readouterr().out.splitlines()  # chapter, then profile and device, then data: no hint
+    assert len(lines) == 3 and lines[0].endswith("Chapter 2: test") and lines[1].startswith("profile quick")
+    assert lines[2].startswith("data: ") and "sprsound simulated" in lines[2]
 
 
 # --- the book renders offline ------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def test_first_cell_installs_from_the_override_and_keeps_torch(chapter, wheel, p
     assert added == {"respkit", f"respkit-{respkit.__version__}.dist-info"}
 
     # The setup line says what it found, and (on Colab, without data) how to get each missing dataset.
-    assert f"respkit {respkit.__version__} | {chapter.title} | profile quick" in out
+    assert f"respkit {respkit.__version__} | {chapter.title}\nprofile quick" in out
     for name in chapter.datasets:
         assert f"{name} simulated" in out
         assert f"download_{name}()" in out and book.DOWNLOAD_SIZES[name] in out
