@@ -22,7 +22,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# Chapters execute side by side first (each trains on one thread); the build then reads their outputs
+# from jupyter-book's cache instead of executing them one after another.
 book: venv
+	$(BIN)/python tools/execute_book.py
 	$(BIN)/jupyter-book build . -W --keep-going
 
 test: venv check-notebooks

@@ -12,6 +12,8 @@ A number in a table invites comparison, so a result that learned nothing must sa
 
 :func:`results_table` writes that reason into the row, and :func:`margins` lists, for every run, its
 score against the floor: ``python -m respkit margins <results folder>`` prints it for a whole build.
+:func:`chance_level` is the line a score must clear, and :func:`difference` says whether two rows differ
+by more than their seeds do.
 """
 
 from __future__ import annotations
@@ -40,6 +42,26 @@ def degenerate(result: Mapping[str, Any], prefix: str = "") -> str | None:
         if chance is not None and metrics.get(f"{prefix}score", np.inf) <= chance:
             return "no better than guessing"
     return None
+
+
+def chance_level(summary: Mapping[str, Any], prefix: str = "") -> float | None:
+    """The mean score a run must beat: ``chance``, the best blind guess, which is never below the
+    always-normal floor; the floor in files written before chance was recorded, ``None`` before floors were."""
+    bar = summary.get(f"{prefix}chance", summary.get(f"{prefix}floor"))
+    return None if bar is None else bar["mean"]
+
+
+def difference(a: Mapping[str, float], b: Mapping[str, float]) -> str:
+    """``a − b`` in score points, judged against the seeds' spread (the two standard deviations combined).
+
+    ``a`` and ``b`` are summary entries (``mean``, ``std``, ``n``) of scores in [0, 1]. A row of one seed
+    has no spread of its own, so its difference is given without a verdict.
+    """
+    diff, spread = 100 * (a["mean"] - b["mean"]), 100 * float(np.hypot(a["std"], b["std"]))
+    if min(a["n"], b["n"]) == 1:
+        return f"{diff:+.1f} points (one seed: no spread to judge it by)"
+    verdict = "within" if abs(diff) <= spread else "beyond"
+    return f"{diff:+.1f} points, {verdict} the seeds' spread ({spread:.1f})"
 
 
 def untrained_note(results: Mapping[str, Mapping[str, Any]], final_loss: Mapping[str, float], n_classes: int,
@@ -119,7 +141,7 @@ def margins(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         source = result.get("data", {}).get(dataset, {})
         floor = summary.get("floor", {}).get("mean")
         chance = summary.get("chance", {}).get("mean")
-        bar = floor if chance is None else chance  # chance >= floor: always-normal is one guess
+        bar = chance_level(summary)
         score = summary["score"]
         rows.append({
             "recipe": result["recipe"], "profile": result["profile"], "dataset": dataset,

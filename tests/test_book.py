@@ -60,6 +60,17 @@ def test_notebooks_and_readme_are_in_sync_with_the_project():
     assert sync_notebooks.out_of_sync() == []
 
 
+@pytest.mark.parametrize("chapter", project.CHAPTERS, ids=lambda c: Path(c.notebook).stem)
+def test_each_chapter_closes_with_a_summary_and_exercises_and_its_code_fits_the_page(chapter):
+    cells = json.loads((ROOT / chapter.notebook).read_text())["cells"]
+    text = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+    exercises = next((t for t in text if "## Exercises" in t), "")
+    assert any("## Summary" in t for t in text)
+    assert 2 <= len(re.findall(r"^\d+\. ", exercises.split("## Exercises")[-1], flags=re.MULTILINE)) <= 4
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert [line for source in code for line in source.splitlines() if len(line) > 88] == []  # no sideways scroll
+
+
 def test_readme_links_the_book_and_every_chapter_on_colab():
     readme = (ROOT / "README.md").read_text()
     assert f"<{project.BOOK_URL}>" in readme

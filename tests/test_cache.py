@@ -28,7 +28,7 @@ def test_get_or_compute_computes_once(tmp_path):
 
 
 def test_corrupt_entry_is_rebuilt_with_a_warning(tmp_path):
-    cache = FeatureCache(tmp_path)
+    cache = FeatureCache(tmp_path, memory_bytes=0)  # every read goes to disk
     cache.get_or_compute("k1", lambda: torch.ones(3))
     cache.path("k1").write_bytes(b"garbage")
     with pytest.warns(UserWarning, match="unreadable"):
@@ -87,3 +87,22 @@ def test_dataset_uses_the_cache_and_notices_changed_audio(tmp_path):
     os.utime(audio, ns=(0, 10**18))  # a new mtime even on coarse-grained file systems
     changed = SPRSound(tmp_path, transform=_Counting(), cache=FeatureCache(tmp_path / "cache"))
     assert torch.allclose(changed[0][0], torch.full((1, 40), -0.5))
+
+
+def test_memory_copies_spare_the_disk_and_stay_unchanged(tmp_path):
+    cache = FeatureCache(tmp_path)
+    first = cache.get_or_compute("k", lambda: torch.arange(4.0))
+    cache.path("k").unlink()  # a second read must not need the file
+    first.add_(100)  # a caller changing its tensor in place must not change the cache
+    assert torch.equal(cache.get_or_compute("k", lambda: torch.zeros(4)), torch.arange(4.0))
+
+
+def test_memory_stops_at_its_budget(tmp_path):
+    cache = FeatureCache(tmp_path, memory_bytes=4 * 4)  # room for one entry of four float32
+    cache.get_or_compute("a", lambda: torch.ones(4))
+    cache.get_or_compute("b", lambda: torch.full((4,), 2.0))
+    cache.path("a").unlink()
+    cache.path("b").write_bytes(b"garbage")  # "b" is not in memory: it is read from disk, found damaged
+    assert torch.equal(cache.get_or_compute("a", lambda: torch.zeros(4)), torch.ones(4))
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert torch.equal(cache.get_or_compute("b", lambda: torch.full((4,), 3.0)), torch.full((4,), 3.0))

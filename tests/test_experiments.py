@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import respkit.experiments as experiments
 from respkit.__main__ import main, parse_value
 from respkit.experiments import load_results, run_experiment
-from respkit.report import degenerate, results_table
+from respkit.report import chance_level, degenerate, difference, results_table
 from respkit.recipes import get_recipe, list_recipes, register_recipe
 from respkit.recipes.base import Recipe, RecipeConfig
 from respkit.train import Supervised, TrainConfig, Trainer
@@ -139,6 +139,20 @@ def test_results_table():
 def test_degenerate_results_are_named(metrics, reason):
     assert degenerate({"metrics_per_seed": [{"score": 0.9, "floor": 0.25}, metrics]}) == reason
     assert degenerate({"metrics_per_seed": [{f"inter_{k}": v for k, v in metrics.items()}]}, "inter_") == reason
+
+
+def test_chance_level_prefers_chance_and_falls_back_to_the_floor():
+    summary = {"floor": {"mean": 0.25}, "chance": {"mean": 0.5}, "test_floor": {"mean": 0.5}}
+    assert chance_level(summary) == 0.5
+    assert chance_level(summary, "test_") == 0.5  # a file written before chance was recorded: the floor
+    assert chance_level({"score": {"mean": 0.7}}) is None
+
+
+def test_difference_is_judged_against_both_spreads():
+    a, b = {"mean": 0.74, "std": 0.03, "n": 3}, {"mean": 0.70, "std": 0.04, "n": 3}
+    assert difference(a, b) == "+4.0 points, within the seeds' spread (5.0)"  # hypot(3, 4) = 5
+    assert difference({**a, "mean": 0.76}, b) == "+6.0 points, beyond the seeds' spread (5.0)"
+    assert difference({"mean": 0.6, "std": 0.0, "n": 1}, b) == "-10.0 points (one seed: no spread to judge it by)"
 
 
 def test_registry():

@@ -137,6 +137,38 @@ def test_a_missing_dataset_is_simulated_by_its_writer(toy, data_root, tmp_path):
     assert len(Toy(data.toy.root)) == 6
 
 
+def test_simulation_is_renamed_into_place_whole_even_when_two_threads_race(registry, data_root):
+    import threading
+    import time
+
+    def slow_toy(root, seed=0):
+        time.sleep(0.2)  # both threads are inside the writer at once
+        return write_toy(root, seed)
+
+    register_dataset(DatasetSpec("toy", marker="TOY", loader=Toy, metric=toy_score, simulate=slow_toy))
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(len(Toy(resolve_data().toy.root)))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [6, 6]
+    root = resolve_data().toy.root
+    assert [p.name for p in root.parent.iterdir()] == ["toy"]  # the loser's staging folder is gone
+
+
+def test_an_interrupted_simulation_is_written_again(registry, data_root):
+    from respkit.data.locate import simulated_root
+    from respkit.data.synthetic import MANIFEST
+
+    partial_root = simulated_root() / "toy"
+    write_toy(partial_root)
+    (partial_root / "TOY" / "2_1.wav").unlink()  # the run stopped before its last file...
+    (partial_root / MANIFEST).write_text('{"complete": false}')  # ...and its manifest says so
+    register_dataset(DatasetSpec("toy", marker="TOY", loader=Toy, metric=toy_score, simulate=write_toy))
+    assert len(Toy(resolve_data().toy.root)) == 6
+
+
 def test_a_missing_dataset_without_simulator_is_left_out_and_explained(registry, data_root):
     register_dataset(DatasetSpec("toy", marker="TOY", loader=Toy, metric=toy_score))
     data = resolve_data()

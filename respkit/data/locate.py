@@ -18,7 +18,10 @@ sounds without telling its reader.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -107,10 +110,41 @@ def simulated_root(seed: int = 0) -> Path:
 
 
 def _simulate(spec: DatasetSpec, seed: int = 0) -> DatasetLocation:
+    """The simulated dataset, written first if no complete one is there.
+
+    It is written into a private folder beside its place and renamed into it when complete: two
+    processes starting at once (chapters executed side by side) never read a half-written dataset, and
+    an interrupted run leaves nothing that looks finished.
+    """
     root = simulated_root(seed) / spec.name
-    if not (root / spec.marker).is_dir():
-        spec.simulate(root, seed=seed)
+    if not _simulation_complete(spec, root):
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=root.parent))
+        try:
+            spec.simulate(staging, seed=seed)
+            if root.exists() and not _simulation_complete(spec, root):
+                shutil.rmtree(root)  # an interrupted run's folder, written in place by an older respkit
+            try:
+                staging.rename(root)
+            except OSError:  # another process put its complete copy there first: the same bytes
+                pass
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return DatasetLocation(spec.name, root.resolve(), "simulator")
+
+
+def _simulation_complete(spec: DatasetSpec, root: Path) -> bool:
+    """Whether ``root`` holds the dataset's layout, and its manifest, if it has one, says it was finished."""
+    from respkit.data.synthetic import MANIFEST
+
+    if not (root / spec.marker).is_dir():
+        return False
+    try:
+        return json.loads((root / MANIFEST).read_text()).get("complete") is True
+    except FileNotFoundError:  # a simulator that writes no manifest
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def resolve_data(simulate_missing: bool = True) -> DataSource:

@@ -16,6 +16,7 @@ the same metric code, the same names in results files:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +38,14 @@ from respkit.runs import RunArtifacts
 from respkit.train import distributed, predict
 
 def feature_cache() -> FeatureCache:
-    """The on-disk feature cache shared by every chapter (``$RESPKIT_CACHE/features``)."""
-    return FeatureCache(features_dir())
+    """The feature cache shared by every chapter (``$RESPKIT_CACHE/features``), one per folder and process,
+    so that the runs of a notebook share its in-memory copies."""
+    return _feature_cache(features_dir())
+
+
+@functools.lru_cache(maxsize=None)
+def _feature_cache(folder: Path) -> FeatureCache:
+    return FeatureCache(folder)
 
 
 def subsample(ds: Any, max_items: int | None, seed: int = 0) -> Any:
