@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(commands)
     download = commands.add_parser("download", help="download a dataset or pretrained weights (resumable, verified)")
     download.add_argument("what", metavar="NAME", help="icbhi, sprsound or ast-audioset")
-    margins = commands.add_parser("margins", help="each results file's held-out score against the always-normal floor")
+    margins = commands.add_parser("margins", help="each results file's score against always-normal and chance")
     margins.add_argument("folder", help="a folder of results files (e.g. _build/runs)")
     download.add_argument("--dest", default=None,
                           help="a dataset goes to DEST/<name> (default DEST: $RESPKIT_CACHE/data), "

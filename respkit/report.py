@@ -127,9 +127,10 @@ def margins(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """For every run: dataset, real or simulated, seeds, held-out score mean ± std, floor, chance and margin.
 
     The score is the run's headline split: the official test side where the dataset has one fixed test
-    split (ICBHI, ``test_score``), else the held-out patients. The margin, in score points, is over the
-    better of the always-normal floor and chance (the best input-free guess), ``100 · (mean score − mean
-    bar)``; files written before chance was recorded use the floor, before floors were, ``None``.
+    split (ICBHI, ``test_score``), else the held-out patients. Margins are in score points,
+    ``100 · (mean score − mean bar)``: ``over_floor`` over always answering normal, and ``margin`` over
+    :func:`chance_level`, the best input-free guess (at least the floor, so the stricter of the two).
+    Either is ``None`` where the file predates its bar.
     """
     rows = []
     for result in results:
@@ -148,6 +149,7 @@ def margins(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "task": config.get("task"), "data": "simulated" if source.get("simulated") else "real",
             "seeds": len(result["seeds"]),
             "score": score["mean"], "std": score["std"], "floor": floor, "chance": chance,
+            "over_floor": None if floor is None else 100 * (score["mean"] - floor),
             "margin": None if bar is None else 100 * (score["mean"] - bar),
             "split": prefix.rstrip("_") or "held-out", "flag": degenerate(result, prefix),
         })
@@ -158,11 +160,11 @@ def margins_table(folder: str | Path) -> str:
     """:func:`margins` of every results file in ``folder``, as text (the ``margins`` command)."""
     results = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
     lines = [f"{'recipe':26s} {'profile':7s} {'dataset':8s} {'task':4s} {'data':9s} {'split':8s} seeds  "
-             "score (±std)   floor chance  margin  flag"]
+             "score (±std)   floor chance  over floor  over chance  flag"]
     for row in margins(results):
         floor, chance = (("   –  " if row[k] is None else f"{100 * row[k]:6.1f}") for k in ("floor", "chance"))
-        margin = "    – " if row["margin"] is None else f"{row['margin']:+6.1f}"
+        over_floor, margin = (("    – " if row[k] is None else f"{row[k]:+6.1f}") for k in ("over_floor", "margin"))
         lines.append(f"{row['recipe']:26s} {row['profile']:7s} {row['dataset']:8s} {str(row['task'] or '-'):4s} "
                      f"{row['data']:9s} {row['split']:8s} {row['seeds']:5d}  {100 * row['score']:5.1f} ± {100 * row['std']:4.1f}  "
-                     f"{floor} {chance} {margin}  {row['flag'] or ''}")
+                     f"{floor} {chance}  {over_floor:>10s}  {margin:>11s}  {row['flag'] or ''}")
     return "\n".join(lines)

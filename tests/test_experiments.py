@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import respkit.experiments as experiments
 from respkit.__main__ import main, parse_value
 from respkit.experiments import load_results, run_experiment
-from respkit.report import chance_level, degenerate, difference, results_table
+from respkit.report import chance_level, degenerate, difference, margins, results_table
 from respkit.recipes import get_recipe, list_recipes, register_recipe
 from respkit.recipes.base import Recipe, RecipeConfig
 from respkit.train import Supervised, TrainConfig, Trainer
@@ -153,6 +153,20 @@ def test_difference_is_judged_against_both_spreads():
     assert difference(a, b) == "+4.0 points, within the seeds' spread (5.0)"  # hypot(3, 4) = 5
     assert difference({**a, "mean": 0.76}, b) == "+6.0 points, beyond the seeds' spread (5.0)"
     assert difference({"mean": 0.6, "std": 0.0, "n": 1}, b) == "-10.0 points (one seed: no spread to judge it by)"
+
+
+def test_margins_are_over_the_floor_and_over_chance_on_the_headline_split():
+    def result(summary, simulated):
+        return {"recipe": "r", "profile": "quick", "seeds": [0, 1], "config": {"dataset": "icbhi", "task": None},
+                "data": {"icbhi": {"simulated": simulated}}, "summary": summary, "metrics_per_seed": []}
+
+    held_out = {"score": {"mean": 0.62, "std": 0.02}, "floor": {"mean": 0.25}, "chance": {"mean": 0.5}}
+    icbhi = {**held_out, "test_score": {"mean": 0.55, "std": 0.01}, "test_floor": {"mean": 0.5}}  # no chance: older
+    rows = margins([result(held_out, True), result(icbhi, False)])
+    assert (rows[0]["data"], rows[0]["split"]) == ("simulated", "held-out")
+    assert rows[0]["over_floor"] == pytest.approx(37.0) and rows[0]["margin"] == pytest.approx(12.0)
+    assert (rows[1]["data"], rows[1]["split"], rows[1]["score"]) == ("real", "test", 0.55)
+    assert rows[1]["over_floor"] == pytest.approx(5.0) and rows[1]["margin"] == pytest.approx(5.0)
 
 
 def test_registry():
