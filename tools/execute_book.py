@@ -33,26 +33,25 @@ CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's default: the build 
 TIMEOUT = 1800  # seconds per cell, as _config.yml's execute.timeout
 
 
-def execute(path: Path) -> tuple[Path, float, str | None]:
+def execute(path: Path, cache_dir: Path = CACHE) -> tuple[Path, float, str | None]:
     """Run ``path`` in a fresh kernel and store the result in the cache; ``(path, seconds, error or None)``."""
     notebook = nbformat.read(path, as_version=4)
     result = single_nb_execution(notebook, cwd=str(path.parent), timeout=TIMEOUT, allow_errors=False)
     if result.err is not None:
         return path, result.time, result.exc_string
     bundle = CacheBundleIn(notebook, str(path), data={"execution_seconds": result.time})
-    get_cache(str(CACHE)).cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
+    get_cache(str(cache_dir)).cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
     return path, result.time, None
 
 
-def pending() -> list[Path]:
-    """The chapters without a cached execution of their current code, longest first where known."""
-    cache = get_cache(str(CACHE))
+def pending(paths: list[Path], cache_dir: Path = CACHE) -> list[Path]:
+    """Those of ``paths`` without a cached execution of their current code, longest first where known."""
+    cache = get_cache(str(cache_dir))
     seconds = {record.uri: record.data.get("execution_seconds", 0.0) for record in cache.list_cache_records()}
     todo = []
-    for chapter in CHAPTERS:
-        path = ROOT / chapter.notebook
+    for path in paths:
         try:
-            cache.match_cache_notebook(nbformat.read(path, as_version=4))
+            cache.match_cache_notebook(nbformat.read(path, as_version=4))  # what myst-nb looks up
         except KeyError:
             todo.append(path)
     return sorted(todo, key=lambda path: -seconds.get(str(path), 0.0))  # a stable sort keeps book order
@@ -63,7 +62,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=min(os.cpu_count() or 1, 4),
                         help="notebooks executed at once (default: the cores, at most 4)")
     args = parser.parse_args()
-    todo = pending()
+    todo = pending([ROOT / chapter.notebook for chapter in CHAPTERS])
     if not todo:
         print("execute_book: every chapter's outputs are cached")
         return 0
