@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
+import yaml
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 from jupyter_cache.executors.utils import single_nb_execution
@@ -30,7 +31,7 @@ from respkit.project import CHAPTERS
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's default: the build folder's .jupyter_cache
-TIMEOUT = 1800  # seconds per cell, as _config.yml's execute.timeout
+TIMEOUT = yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]["timeout"]  # seconds per cell, as the build
 
 
 def execute(path: Path, cache_dir: Path = CACHE) -> tuple[Path, float, str | None]:
