@@ -44,6 +44,26 @@ ADVENTITIOUS_KINDS: dict[str, frozenset[str]] = {
 }
 
 
+def window_label(events: Sequence[Any], start_ms: float, end_ms: float) -> str:
+    """The label a window ``[start_ms, end_ms)`` of a record should get from the record's annotated ``events``.
+
+    ``events`` have ``annotation`` (an event type), ``start_ms`` and ``end_ms``. An event counts when the
+    window holds half of it, or 0.5 s of a longer one: a crackle that only grazes the window's edge is not
+    heard in it. Counted events of both kinds: Wheeze+Crackle; of one kind: the type the window holds the
+    most of; none: Normal. What the rule of :func:`record_label_from_windows` expects of a good window model.
+    """
+    held: dict[str, float] = {}
+    for event in events:
+        overlap = min(end_ms, event.end_ms) - max(start_ms, event.start_ms)
+        if overlap > 0 and overlap >= min(500.0, (event.end_ms - event.start_ms) / 2):
+            held[event.annotation] = held.get(event.annotation, 0.0) + overlap
+    adventitious = {name: ms for name, ms in held.items() if ADVENTITIOUS_KINDS[name]}
+    kinds = set().union(*(ADVENTITIOUS_KINDS[name] for name in adventitious))
+    if kinds == {"CAS", "DAS"}:
+        return "Wheeze+Crackle"
+    return max(adventitious, key=adventitious.get) if adventitious else "Normal"
+
+
 def window_starts(n_samples: int, window: int, step: int) -> list[int]:
     """First sample of each window: every ``step`` samples, plus one flush with the end if a tail is left.
 

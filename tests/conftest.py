@@ -13,6 +13,13 @@ import torch
 torch.set_num_threads(1)  # small models; two threads on a busy 2-core machine wait on each other
 
 
+@pytest.fixture(autouse=True)
+def seeds_in_turn(monkeypatch):
+    """Seeds train one after another in the tests (in this process, where they can be watched);
+    tests of seeds in processes of their own set ``RESPKIT_SEED_PROCESSES`` themselves."""
+    monkeypatch.setenv("RESPKIT_SEED_PROCESSES", "1")
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     root = os.environ.get("RESPKIT_DATA")

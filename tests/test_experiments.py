@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import respkit.experiments as experiments
 from respkit.__main__ import main, parse_value
-from respkit.experiments import load_results, run_experiment
+from respkit.experiments import load_results, run_experiment, run_experiments
+from respkit.profiles import seed_processes
 from respkit.report import chance_level, degenerate, difference, margins, results_table
 from respkit.recipes import get_recipe, list_recipes, register_recipe
 from respkit.recipes.base import Recipe, RecipeConfig
@@ -46,7 +48,10 @@ class Toy(Recipe):
     seeds_run: list[int] = []
 
     def run(self, config: ToyConfig, data, seed: int, workdir: Path) -> dict[str, float]:
+        if seed < 0:
+            raise ValueError(f"toy: seed {seed} is negative")
         self.seeds_run.append(seed)
+        print(f"toy trains seed {seed}")
         x = torch.randn(config.items, 4)
         dataset = TensorDataset(x, (x[:, 0] > 0).long())
         trainer = Trainer(Supervised(nn.Linear(4, 2)), config.train, checkpoint_dir=workdir, progress=False)
@@ -77,7 +82,8 @@ def test_results_file_has_provenance_and_is_reused(tmp_path, capsys):
     assert set(stored) == PROVENANCE_KEYS
     assert stored["config"]["train"]["lr"] == 1e-2 and stored["seeds"] == [0, 1] and Toy.seeds_run == [0, 1]
     assert stored["data"] == FakeData().describe()
-    assert set(stored["hardware"]) == {"platform", "python", "torch", "cpu_count", "torch_threads", "cuda_device"}
+    assert set(stored["hardware"]) == {"platform", "python", "torch", "cpu_count", "torch_threads", "cuda_device",
+                                       "seed_processes"}
     assert stored["summary"]["score"]["mean"] == pytest.approx(0.55)
     assert 0 < stored["cpu_seconds"] <= stored["wall_seconds"] * stored["hardware"]["cpu_count"] + 1
     assert stored["summary"]["score"]["std"] == pytest.approx(0.1 / 2**0.5)  # sample std of 0.5, 0.6
@@ -102,6 +108,66 @@ def test_results_file_has_provenance_and_is_reused(tmp_path, capsys):
                           out_dir=tmp_path)["path"] == real["path"]
     assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(
         [path.name, f"{path.stem}-2.json", f"{path.stem}-3.json"])  # no temporary files either
+
+
+def test_seeds_in_processes_of_their_own_give_the_same_results_and_log(tmp_path, monkeypatch, capsys):
+    # As in a notebook, whatever started pytest: a fresh process has no script to run again.
+    monkeypatch.setitem(sys.modules, "__main__", SimpleNamespace(__spec__=None))
+    in_turn = run_experiment("toy", profile="quick", seeds=(0, 1, 2), data=FakeData(), out_dir=tmp_path / "a")
+    log_in_turn = capsys.readouterr().out
+    monkeypatch.setenv("RESPKIT_SEED_PROCESSES", "2")
+    Toy.seeds_run.clear()
+    side_by_side = run_experiment("toy", profile="quick", seeds=(0, 1, 2), data=FakeData(), out_dir=tmp_path / "b")
+    log_side_by_side = capsys.readouterr().out
+    assert Toy.seeds_run == []  # trained in the other processes
+    assert side_by_side["metrics_per_seed"] == in_turn["metrics_per_seed"]  # the losses too, to the last digit
+    assert (in_turn["hardware"]["seed_processes"], side_by_side["hardware"]["seed_processes"]) == (1, 2)
+    assert side_by_side["cpu_seconds"] > 0
+    # What each seed's process printed comes back, in seed order, as if the seeds had taken turns.
+    lines = [line for line in log_side_by_side.splitlines() if line.startswith("toy ")]
+    assert lines == [line for line in log_in_turn.splitlines() if line.startswith("toy ")]
+    assert lines[:2] == ["toy trains seed 0", f"toy seed 0: {experiments.headline(in_turn['metrics_per_seed'][0])}"]
+    # A seed that fails in its process fails the experiment here, with its own error.
+    with pytest.raises(ValueError, match="seed -1 is negative"):
+        run_experiment("toy", profile="quick", seeds=(0, -1), data=FakeData(), out_dir=tmp_path / "d")
+    # A plain script would be run again by each fresh process: its seeds take turns.
+    monkeypatch.setitem(sys.modules, "__main__", SimpleNamespace(__spec__=None, __file__="train.py"))
+    script = run_experiment("toy", profile="quick", seeds=(0, 1, 2), data=FakeData(), out_dir=tmp_path / "c")
+    assert script["hardware"]["seed_processes"] == 1 and Toy.seeds_run == [0, 1, 2]
+
+
+def test_run_experiments_trains_independent_experiments_side_by_side(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "__main__", SimpleNamespace(__spec__=None))
+    alone = {items: run_experiment("toy", profile="quick", data=FakeData(), out_dir=tmp_path / "alone",
+                                   overrides={"items": items}) for items in (16, 24)}
+    monkeypatch.setenv("RESPKIT_SEED_PROCESSES", "2")
+    runs = {f"{items} items": {"name": "toy", "overrides": {"items": items}} for items in (16, 24)}
+    together = run_experiments(runs, profile="quick", data=FakeData(), out_dir=tmp_path / "together")
+    assert list(together) == ["16 items", "24 items"]
+    for items, results in zip((16, 24), together.values()):
+        # Two one-seed experiments shared two processes; each file is the one it would have had alone.
+        assert results["hardware"]["seed_processes"] == 2
+        assert results["metrics_per_seed"] == alone[items]["metrics_per_seed"]
+        assert Path(results["path"]).name == Path(alone[items]["path"]).name
+    capsys.readouterr()
+    again = run_experiments(runs, profile="quick", data=FakeData(), out_dir=tmp_path / "together")
+    assert [r["path"] for r in again.values()] == [r["path"] for r in together.values()]
+    assert capsys.readouterr().out.count("loaded results from") == 2
+    with pytest.raises(ValueError, match="same experiment twice"):
+        run_experiments({"a": {"name": "toy"}, "b": {"name": "toy"}}, profile="quick", data=FakeData(),
+                        out_dir=tmp_path / "twice")
+
+
+def test_seed_processes_spread_quick_cpu_runs_over_the_cores(monkeypatch):
+    monkeypatch.delenv("RESPKIT_SEED_PROCESSES")
+    monkeypatch.setenv("RESPKIT_DEVICE", "cpu")
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert seed_processes("quick", 3) == 3 and seed_processes("quick", 5) == 4 and seed_processes("full", 3) == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # two threads each: two processes fill four cores
+    assert seed_processes("quick", 3) == 2
+    monkeypatch.setenv("RESPKIT_SEED_PROCESSES", "8")
+    assert seed_processes("quick", 3) == 3 and seed_processes("full", 2) == 2
 
 
 def test_overrides_change_the_file_name(tmp_path):

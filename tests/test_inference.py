@@ -7,7 +7,9 @@ import itertools
 import pytest
 import torch
 
-from respkit.inference import WINDOW_LABELS, record_label_from_windows, sliding_windows, window_starts
+from types import SimpleNamespace
+
+from respkit.inference import WINDOW_LABELS, record_label_from_windows, sliding_windows, window_label, window_starts
 
 CAS_EVENTS = {"Rhonchi", "Wheeze", "Stridor", "Wheeze+Crackle"}
 DAS_EVENTS = {"Coarse Crackle", "Fine Crackle", "Wheeze+Crackle"}
@@ -57,6 +59,29 @@ def test_sliding_windows_are_the_signal_at_the_starts():
 )
 def test_record_rule_on_hand_made_windows(windows, expected):
     assert record_label_from_windows(windows) == expected
+
+
+def _event(annotation: str, start_ms: float, end_ms: float) -> SimpleNamespace:
+    return SimpleNamespace(annotation=annotation, start_ms=start_ms, end_ms=end_ms)
+
+
+@pytest.mark.parametrize(
+    "events, expected",
+    [
+        ([], "Normal"),  # nothing annotated in the window
+        ([_event("Normal", 0, 3000)], "Normal"),
+        ([_event("Fine Crackle", 2600, 3200)], "Fine Crackle"),  # 400 ms of a 600 ms event: more than half
+        ([_event("Fine Crackle", 2800, 3400)], "Normal"),  # 200 ms of 600: it grazes the edge
+        ([_event("Wheeze", 2400, 6000)], "Wheeze"),  # 600 ms of a long event: over 0.5 s
+        ([_event("Wheeze", 2600, 6000)], "Normal"),  # 400 ms of a long event
+        ([_event("Wheeze", 0, 1000), _event("Coarse Crackle", 1500, 2500)], "Wheeze+Crackle"),  # both kinds
+        ([_event("Rhonchi", 0, 800), _event("Wheeze", 1000, 2500)], "Wheeze"),  # one kind: the most held
+        ([_event("Normal", 0, 2000), _event("Stridor", 2000, 3000)], "Stridor"),
+        ([_event("Wheeze+Crackle", 4000, 5000)], "Normal"),  # outside the window
+    ],
+)
+def test_window_label_from_the_events_a_window_holds(events, expected):
+    assert window_label(events, 0.0, 3000.0) == expected
 
 
 def test_min_run_sets_how_many_windows_must_agree():

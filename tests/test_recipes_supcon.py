@@ -11,13 +11,13 @@ from respkit.data.audio import fix_length
 from respkit.data.locate import DataSource, DatasetLocation
 from respkit.data.synthetic import write_sprsound
 from respkit.experiments import run_experiment
-from respkit.inference import record_label_from_windows
+from respkit.inference import record_label_from_windows, window_label, window_starts
 from respkit.losses import SupCon, mixed_cross_entropy
 from respkit.features import MinMaxNormalize
 from respkit.mix import MixUp
 from respkit.models import ProjectionHead, create_model
-from respkit.data import Subset
-from respkit.data.clips import Clips, WindowTrainingSet, random_clip
+from respkit.data import SPRSound
+from respkit.data.clips import Clips, random_clip
 from respkit.recipes import common, supcon, supcon_stages
 from respkit.runs import RunArtifacts
 from respkit.train import TrainConfig, Trainer
@@ -183,21 +183,34 @@ def test_windows_recipe_applies_the_rule_to_the_same_held_out_records(simulated,
     assert {"score", "inter_score", "intra_score"} <= set(windows["summary"])
 
 
-def test_window_training_set_teaches_normal_and_poor_quality_from_whole_records(simulated):
-    transform = supcon.features(supcon.WindowsConfig(**{k: TINY[k] for k in ("n_mfcc", "hop_length")}))
-    records = common.splits(simulated, supcon.WindowsConfig(task="2-2"), duration=None)
-    train_records = {m.record for m in records.train.meta}
-    window_set = supcon_stages.window_training_set(
-        simulated, supcon.WindowsConfig(max_train=None), transform, train_records)
-    whole = [(m.record, window_set.classes[y]) for m, y in zip(window_set.meta, window_set.labels)
-             if m.index is None]  # records, not events
-    truth = {m.record: records.classes[y] for m, y in zip(records.train.meta, records.train.labels)}
-    # Exactly the training set's Normal and Poor Quality records, each with its own label.
-    assert sorted(whole) == sorted((r, label) for r, label in truth.items() if label in ("Normal", "Poor Quality"))
-    assert {m.record for m in window_set.meta} <= train_records  # nothing from held-out patients
-    others = Subset(records.train, [i for i, y in enumerate(records.train.labels) if records.classes[y] == "CAS"])
-    with pytest.raises(ValueError, match=r"records of \[.CAS.\]"):
-        WindowTrainingSet(Subset(records.train, []), others)
+def test_window_training_set_is_the_training_records_cut_as_in_evaluation(simulated):
+    config = supcon.WindowsConfig(max_train=None, **{k: TINY[k] for k in ("n_mfcc", "hop_length")})
+    transform = supcon.features(config)
+    records = common.splits(simulated, config, duration=None)
+    window_set = supcon_stages.window_training_set(simulated, config, transform, records.train)
+    window, step = 3 * 8000, 2 * 8000
+    events = SPRSound(simulated.sprsound.root, split="train", level="event", task="1-2")
+    # Every window of every training record, in order, and nothing from held-out patients.
+    expected = []
+    for i, record in enumerate(records.train.meta):
+        wave, label = records.train[i]
+        truth = records.classes[label]
+        starts = window_starts(wave.shape[-1], window, step)
+        own = [m for m in events.meta if m.record == record.record]
+        for start in starts:
+            end = min(start + window, wave.shape[-1])
+            name = "Poor Quality" if truth == "Poor Quality" else window_label(own, start / 8, end / 8)
+            expected.append((record.record, start / 8, name))
+        if truth == "Normal":  # every event of a Normal record is Normal: so is every window
+            assert {name for r, _, name in expected if r == record.record} == {"Normal"}
+    got = [(m.record, m.start_ms, window_set.classes[y]) for m, y in zip(window_set.meta, window_set.labels)]
+    assert got == expected and len(set(window_set.groups) & set(records.val.groups)) == 0
+    assert "Normal" in {name for *_, name in got} and len({name for *_, name in got}) >= 4  # events of 3+ types
+    # A window's features are those evaluation computes for it (decide_records: transform of the window).
+    k = next(k for k, (_, _, name) in enumerate(got) if name not in ("Normal", "Poor Quality"))
+    i = [m.record for m in records.train.meta].index(got[k][0])
+    start = round(got[k][1] * 8)
+    assert torch.equal(window_set[k][0], transform(records.train[i][0][..., start : start + window]))
 
 
 def test_profiles():

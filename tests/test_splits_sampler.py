@@ -67,6 +67,15 @@ def test_class_balanced_sampler_draws_classes_equally():
         ClassBalancedSampler([])
 
 
+@pytest.mark.parametrize("power, shares", [(0.0, [0.9, 0.09, 0.01]), (0.5, np.sqrt([90, 9, 1]) / (90**0.5 + 3 + 1))])
+def test_class_balanced_sampler_power_sets_how_fully_it_balances(power, shares):
+    labels = [0] * 90 + [1] * 9 + [2] * 1
+    sampler = ClassBalancedSampler(labels, num_samples=30000, generator=torch.Generator().manual_seed(0), power=power)
+    assert np.allclose(np.bincount(np.array(labels)[list(sampler)]) / 30000, shares, atol=0.02)
+    with pytest.raises(ValueError, match="power"):
+        ClassBalancedSampler(labels, power=1.5)
+
+
 class _Tiny(RespiratoryDataset):
     """Item i is a constant waveform of value i."""
 

@@ -2,7 +2,8 @@
 
 jupyter-book (myst-nb, ``execute_notebooks: cache``) executes the notebooks one after another while it
 reads them. Each chapter trains on one CPU thread (``respkit.profiles.configure_threads``), so on a
-machine with two or more cores running chapters side by side takes about half the time. This script
+machine with two or more cores running chapters side by side takes about half the time (a chapter run
+alone spreads its seeds over the cores instead: ``respkit.profiles.seed_processes``). This script
 does that before the build: every chapter whose code cells have no entry in jupyter-book's cache
 (``_build/.jupyter_cache``, keyed on the code cells) runs in its own kernel, ``--jobs`` at a time, in
 the notebook's folder as myst-nb would; the executed notebook is stored in that cache, and the build
@@ -68,6 +69,8 @@ def main() -> int:
         print("execute_book: every chapter's outputs are cached")
         return 0
     print(f"execute_book: {len(todo)} notebook(s), {args.jobs} at a time")
+    # The chapters fill the cores already: each spreads its seeds over its share only (the kernels inherit it).
+    os.environ.setdefault("RESPKIT_SEED_PROCESSES", str(max(1, (os.cpu_count() or 1) // args.jobs)))
     start, failed = time.perf_counter(), []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for future in as_completed([pool.submit(execute, path) for path in todo]):

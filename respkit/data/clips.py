@@ -8,16 +8,20 @@ is one of the fixes to the paper's public code (it cut evaluation clips at rando
 
 from __future__ import annotations
 
+import dataclasses
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import Dataset
 
 from respkit.augment import RandomCrop, RandomTimeFlip
 from respkit.data.audio import fix_length
-from respkit.inference import POOR_QUALITY, WINDOW_LABELS
+from respkit.inference import POOR_QUALITY, WINDOW_LABELS, window_label, window_starts
 
 
 def random_clip(x: torch.Tensor, frames: int) -> torch.Tensor:
@@ -61,34 +65,49 @@ class Clips(Dataset):
         return (views if self.n_views > 1 else views[0]), label
 
 
-class WindowTrainingSet(Dataset):
-    """Events labelled with their type, plus whole Normal and Poor Quality records (:data:`WINDOW_LABELS`).
+class RecordWindows(Dataset):
+    """The windows of whole records, cut as :func:`respkit.inference.decide_records` cuts them, each labelled
+    by the events it overlaps (:func:`respkit.inference.window_label`; every window of a Poor Quality record
+    is Poor Quality). Items are ``(transform(window), label)`` with labels from :data:`WINDOW_LABELS`.
 
-    The window model of ``supcon.windows`` has to say when a window holds no usable sound; Poor Quality
-    records list no events, so whole records (cut to a window by :class:`Clips`) teach that class. It also
-    has to call a window of plain breathing Normal, and a window is not an event: it spans several breaths
-    and pauses where a short event sits among zeros. Every window of a Normal record is a Normal window, so
-    those records teach that class as it will be seen (the paper trains on events and Poor Quality only; on
-    simulated data its window model called most windows of Normal records crackles). ``records`` must hold
-    only records labelled Normal or Poor Quality, the two labels that hold for every window of a record.
+    This is what the window model of ``supcon.windows`` learns from (ours). The paper trains it on events,
+    cut at their annotated boundaries and placed among zeros, and then classifies windows that are cut at
+    fixed times and hold no zeros. On real records such a model called most windows of abnormal records Normal
+    or Poor Quality (zeros had told an event from a record); filling events with the sound around them instead
+    made it call most Normal records DAS. Windows of the training records, labelled from the same annotations,
+    are what the model will be shown. Each window's features are computed once and kept.
+
+    ``records``: a record-level dataset of waveforms (``transform=None``) with SPRSound ``meta``; ``events``:
+    the annotated events (``SPRSoundItem``) of those records; ``window`` and ``step`` in samples.
     """
 
-    def __init__(self, events: Any, records: Any) -> None:
-        self.events, self.records = events, records
-        self.classes, self.sample_rate = WINDOW_LABELS, events.sample_rate
-        names = [records.classes[int(label)] for label in records.labels]
-        other = sorted(set(names) - {"Normal", POOR_QUALITY})
-        if other:
-            raise ValueError(f"whole records teach only Normal and {POOR_QUALITY} windows; got records of {other}")
-        record_labels = np.array([WINDOW_LABELS.index(name) for name in names], dtype=np.int64)
-        self.labels = np.concatenate([np.asarray(events.labels), record_labels]).astype(np.int64)
-        self.groups = np.concatenate([np.asarray(events.groups), np.asarray(records.groups)])
-        self.meta = [*events.meta, *records.meta]
+    def __init__(self, records: Any, events: Sequence[Any], *, window: int, step: int, transform: nn.Module) -> None:
+        by_record = defaultdict(list)
+        for event in events:
+            by_record[event.record].append(event)
+        self.records, self.window, self.transform = records, window, transform
+        self.classes, self.sample_rate = WINDOW_LABELS, records.sample_rate
+        self.cuts: list[tuple[int, int]] = []  # (record index, first sample)
+        self.meta, labels, groups = [], [], []
+        ms_per_sample = 1000 / records.sample_rate
+        for i, record in enumerate(records.meta):
+            samples = records[i][0].shape[-1]
+            poor_quality = records.classes[int(records.labels[i])] == POOR_QUALITY
+            for start in window_starts(samples, window, step):
+                start_ms, end_ms = start * ms_per_sample, min(start + window, samples) * ms_per_sample
+                name = POOR_QUALITY if poor_quality else window_label(by_record[record.record], start_ms, end_ms)
+                self.cuts.append((i, start))
+                self.meta.append(dataclasses.replace(record, annotation=name, start_ms=start_ms, end_ms=end_ms))
+                labels.append(WINDOW_LABELS.index(name))
+                groups.append(records.groups[i])
+        self.labels, self.groups = np.array(labels, dtype=np.int64), np.array(groups)
+        self._features: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.cuts)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        n = len(self.events)
-        x, _ = self.events[i] if i < n else self.records[i - n]
-        return x, int(self.labels[i])
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, int]:
+        if k not in self._features:
+            i, start = self.cuts[k]
+            self._features[k] = self.transform(self.records[i][0][..., start : start + self.window])
+        return self._features[k], int(self.labels[k])

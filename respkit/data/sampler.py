@@ -11,25 +11,31 @@ from torch.utils.data import Sampler, WeightedRandomSampler
 
 
 class ClassBalancedSampler(WeightedRandomSampler):
-    """Draw items with replacement, with weight 1 / (count of the item's class).
+    """Draw items with replacement, with weight 1 / (count of the item's class) ** ``power``.
 
-    Each class then fills about the same share of an epoch (Hu et al. 2023 on SPRSound). Under
-    ``torchrun`` the trainer shards its draw with :class:`BatchShardSampler`.
+    With ``power=1`` each class fills about the same share of an epoch (Hu et al. 2023 on SPRSound); with
+    ``power=0.5`` (square-root balancing) a class's share grows with the square root of its count, a middle
+    way between balance and the data's own frequencies (0). Under ``torchrun`` the trainer shards its draw
+    with :class:`BatchShardSampler`.
 
     Args:
         labels: one class index per item (``ds.labels``).
         num_samples: draws per epoch; default ``len(labels)``.
         generator: a ``torch.Generator`` for reproducible draws.
+        power: how fully to balance, from 0 (as the data comes) to 1 (every class alike).
     """
 
     def __init__(
-        self, labels: Sequence[int], num_samples: int | None = None, generator: torch.Generator | None = None
+        self, labels: Sequence[int], num_samples: int | None = None, generator: torch.Generator | None = None,
+        power: float = 1.0,
     ) -> None:
         labels = np.asarray(labels, dtype=np.int64)
         if labels.ndim != 1 or len(labels) == 0 or labels.min() < 0:
             raise ValueError("ClassBalancedSampler needs a non-empty 1-D sequence of class indices >= 0")
+        if not 0 <= power <= 1:
+            raise ValueError(f"power must be in [0, 1], got {power}")
         counts = np.bincount(labels)
-        weights = torch.as_tensor(1.0 / counts[labels], dtype=torch.double)
+        weights = torch.as_tensor(1.0 / counts[labels] ** float(power), dtype=torch.double)
         super().__init__(weights, num_samples or len(labels), replacement=True, generator=generator)
 
 

@@ -107,8 +107,12 @@ def splits(data: Any, config: RecipeConfig, *, transform: nn.Module | None = Non
     return result
 
 
-def make_loader(ds: Any, batch_size: int, *, train: bool, balanced: bool = False, num_workers: int = 0) -> DataLoader:
+def make_loader(ds: Any, batch_size: int, *, train: bool, balanced: bool | float = False,
+                num_workers: int = 0) -> DataLoader:
     """A training loader (shuffled, or class-balanced with ``balanced``) or a fixed-order evaluation loader.
+
+    ``balanced``: ``True`` draws every class alike, a number in (0, 1] is :class:`ClassBalancedSampler`'s
+    ``power`` (0.5: square-root balancing).
 
     A training loader has no generator of its own on purpose: it draws its order from torch's global
     generator when an epoch starts, which the trainer reseeds from ``(seed, epoch)``. A loader with its
@@ -117,12 +121,12 @@ def make_loader(ds: Any, batch_size: int, *, train: bool, balanced: bool = False
     """
     if not train:
         return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    sampler = ClassBalancedSampler(ds.labels) if balanced else None
+    sampler = ClassBalancedSampler(ds.labels, power=float(balanced)) if balanced else None
     return DataLoader(ds, batch_size=batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True,
                       num_workers=num_workers)
 
 
-def train_loader(ds: Any, config: RecipeConfig, *, balanced: bool = False) -> DataLoader:
+def train_loader(ds: Any, config: RecipeConfig, *, balanced: bool | float = False) -> DataLoader:
     """``config``'s training batches over ``ds``, in an order set by the trainer's epoch seed."""
     return make_loader(ds, config.batch_size, train=True, balanced=balanced, num_workers=config.num_workers)
 

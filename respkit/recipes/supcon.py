@@ -1,36 +1,36 @@
 """Chapter 3: SupCon pre-training and MixUp fine-tuning of a ResNet18 on SPRSound (Hu et al., BioCAS 2023).
 
-The recipes are the rows of the paper's ablation (its Table III), for any challenge task (``config.task``:
-"1-1", "1-2" on events, "2-1", "2-2" on whole records):
+The recipes are the rows of the paper's ablation (its Table III), for any challenge task (``config.task``: "1-1",
+"1-2" on events, "2-1", "2-2" on whole records):
 
 * ``supcon.resnet`` — the baseline: ResNet18 trained end to end with cross-entropy;
-* ``supcon.supcon`` — stage 1 trains the encoder with the supervised contrastive loss on two views of
-  every item; stage 2 trains a linear classifier on the frozen encoder with cross-entropy;
+* ``supcon.supcon`` — stage 1 trains the encoder with the supervised contrastive loss on two views of every item;
+  stage 2 trains a linear classifier on the frozen encoder with cross-entropy;
 * ``supcon.mixup`` — the same with MixUp in stage 2: the paper's method;
-* ``supcon.windows`` — record tasks (2-1, 2-2) through sliding 3 s windows: the ``supcon.mixup`` model trained
-  on events, Poor Quality and (ours) Normal records, and :func:`respkit.inference.record_label_from_windows`;
-* ``supcon.public`` — the paper's public code, choice by choice (:class:`PublicConfig`), on respkit's data
-  loaders and held-out patients: the yardstick that chapter 3's recipe is compared with.
+* ``supcon.windows`` — record tasks (2-1, 2-2) from sliding 3 s windows and the rule of :mod:`respkit.inference`,
+  the ``supcon.mixup`` model trained on windows of the training records (ours; the paper's: on events);
+* ``supcon.public`` — the paper's public code, choice by choice (:class:`PublicConfig`), on respkit's data loaders
+  and held-out patients: the yardstick that chapter 3's recipe is compared with.
 
-The pipeline (the paper and its public code, github.com/HUJH511/BioCAS-2023-Grand_Challenge): 8 kHz audio, peak-normalised to ±0.5 with zero mean; 64 MFCCs (n_fft 512,
-hop 128) z-scored per item; the MFCCs of each event (or record) are cut to 3 s (records: 15 s) by a
-random crop, or placed at a random position among zeros when shorter, and flipped in time with
-probability 0.5; batches drawn by a class-balanced sampler. All three models see exactly these inputs.
+The pipeline (the paper and its public code, github.com/HUJH511/BioCAS-2023-Grand_Challenge): 8 kHz audio,
+peak-normalised to ±0.5 with zero mean; 64 MFCCs (n_fft 512, hop 128) z-scored per item, cut to 3 s (records: 15 s)
+by a random crop or placed at random among zeros when shorter, flipped in time with probability 0.5; batches drawn
+by a class-balanced sampler. All three models see exactly these inputs.
 
 Pitfalls of the paper's public code, avoided here:
 
 * evaluation clips are cut deterministically (centre crop or centred zero-padding), not at random;
 * held-out items are whole patients (``common.splits``), not a random split over events;
-* the frozen encoder stays in eval mode during stage 2 (:class:`LinearProbe`), so its BatchNorm
-  statistics do not drift with the fine-tuning batches;
-* MixUp is applied to training batches only, never in evaluation, and it blends the frozen encoder's
-  features rather than the clips (:class:`MixUpConfig`; the public code mixes nothing);
-* the reported model is the last epoch's, by choice: the held-out patients are our test set, and picking
-  an epoch on them would flatter the score (the public code's "best" checkpoint was a reference to the
-  live weights, so it was the last epoch too, by accident); the trainer copies, if a metric is selected;
-* the learning rate is constant (``min_lr_ratio=1.0``): the public code's cosine option read a misspelled
-  attribute, so what schedule it ran is not what its options claim; at a constant rate BatchNorm's running
-  statistics trail the moving weights, so they are recomputed for the final weights after training.
+* the frozen encoder stays in eval mode during stage 2 (:class:`LinearProbe`), so its BatchNorm statistics do not
+  drift with the fine-tuning batches;
+* MixUp is applied to training batches only, never in evaluation, and it blends the frozen encoder's features rather
+  than the clips (:class:`MixUpConfig`; the public code mixes nothing);
+* the reported model is the last epoch's, by choice: the held-out patients are our test set, and picking an epoch on
+  them would flatter the score (the public code's "best" checkpoint was a reference to the live weights, so it was
+  the last epoch too, by accident); the trainer copies, if a metric is selected;
+* the learning rate is constant (``min_lr_ratio=1.0``): the public code's cosine option read a misspelled attribute,
+  so what schedule it ran is not what its options claim; at a constant rate BatchNorm's running statistics trail the
+  moving weights, so they are recomputed for the final weights after training.
 """
 
 from __future__ import annotations
@@ -140,13 +140,8 @@ class SupConConfig(BaselineConfig):
 
 @dataclass(frozen=True)
 class MixUpConfig(SupConConfig):
-    """``supcon.mixup``: stage 2 with MixUp, alpha 1.0, blending the frozen encoder's features of two clips.
-
-    Blending the clips themselves, as the paper describes, feeds the frozen encoder sounds it never saw in
-    stage 1, and the classifier learns on features that clean clips do not produce: on held-out patients
-    that cost 8 score points (0.343 against 0.427 without MixUp, one encoder, seed 0); blending the
-    features recovered most of them (0.410). Chapter 3's comparison with the public code shows the runs.
-    """
+    """``supcon.mixup``: stage 2 with MixUp, alpha 1.0, blending the frozen encoder's features of two clips. Blending
+    the clips, as the paper describes, feeds the frozen encoder sounds it never saw (chapter 3 measures the cost)."""
 
     mixup_alpha: float | None = 1.0
     mix: str = "features"
@@ -154,20 +149,27 @@ class MixUpConfig(SupConConfig):
 
 @dataclass(frozen=True)
 class WindowsConfig(MixUpConfig):
-    """``supcon.windows``: records from 3 s windows every ``window_step`` s (model: ``WindowTrainingSet``)."""
+    """``supcon.windows``: records from 3 s windows every ``window_step`` s (model trained on ``RecordWindows``)."""
 
     task: str | None = "2-2"
     window_step: float = 2.0  # 3 s windows with 1 s overlap
     min_run: int = 2  # consecutive windows that must agree
+    # Weights 1 / count**0.75: most windows are Normal, and two false alarms in a row make a record wrong. Chosen
+    # among powers 1, 0.75, 0.5 on the quick runs' held-out patients (1: most simulated Normal records called DAS).
+    balanced: float = 0.75
 
     @property
     def clip_seconds(self) -> float:
-        return self.event_seconds  # the model sees windows as long as the events it learns from
+        return self.event_seconds  # windows as long as the paper's event clips
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.level != "record":
             raise ValueError(f"supcon.windows decides records: task must be '2-1' or '2-2', got {self.task!r}")
+
+    @classmethod
+    def quick(cls) -> WindowsConfig:  # twice the items: a record gives several windows, most of them Normal
+        return dataclasses.replace(super().quick(), max_train=2 * _QUICK_DATA["max_train"])
 
 
 def _public_sgd(epochs: int) -> TrainConfig:
@@ -185,10 +187,9 @@ class PublicConfig(SupConConfig):
     """``supcon.public``: the choices of the paper's public code (github.com/HUJH511/BioCAS-2023-Grand_Challenge).
 
     Read from ``src/utils/signal_processing.py`` (features), ``src/data/dataloader.py`` and ``main-pretrain.py``
-    (crops, sampler, stage 1), ``src/models/res_model.py`` and ``src/models/prs_model.py`` (heads),
-    ``main-finetune.py`` and ``src/train.py`` (stage 2, evaluation). Held-out patients, not a random
-    split of events, and the last epoch, as every recipe here; the same epochs as the recipe it is
-    compared with. What is not reproduced: its 187-frame clips (188 here) and its last partial batch.
+    (crops, sampler, stage 1), ``src/models/res_model.py`` and ``src/models/prs_model.py`` (heads), ``main-finetune.py``
+    and ``src/train.py`` (stage 2, evaluation). Held-out patients and the last epoch, as every recipe here, and the
+    epochs of the recipe it is compared with. Not reproduced: its 187-frame clips (188 here), its last partial batch.
     """
 
     mfcc_flavour: str = "librosa"
@@ -217,11 +218,9 @@ class PublicConfig(SupConConfig):
 _QUICK_DATA = dict(n_mfcc=32, hop_length=256, record_seconds=4.0, width=16, max_train=1200, max_val=600,
                    max_test=300, num_workers=0)
 QUICK_EPOCHS = 6
-# A probe of 3 epochs had not settled: on simulated data (960 training events, 3 seeds) its Normal recall
-# swung from 0.09 to 0.97 with the seed, the score at the floor; 12 epochs: 53 +- 4 points.
+# A probe of 3 epochs had not settled: on simulated data its Normal recall swung from near 0 to near 1 with the seed.
 QUICK_PROBE_EPOCHS = 12
-# Chapter 6's bench: the quick input size on every event; about 3 CPU-minutes per run (a stage-1 epoch sees
-# two views, hence two fewer of them). 64 MFCCs at hop 128 cost four times as much per step.
+# Chapter 6's bench: the quick input on every event, about 3 CPU-minutes a run (stage 1 sees two views: 2 fewer epochs).
 _CPU_DATA = _QUICK_DATA | dict(max_train=None, max_val=None, max_test=None)
 CPU_EPOCHS = 8
 
@@ -286,9 +285,9 @@ class SlidingWindows(Recipe):
     def run(self, config: WindowsConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
         transform = features(config)
         records = common.splits(data, config, duration=None)  # waveforms: each window gets its own features
-        train_set = window_training_set(data, config, transform, {m.record for m in records.train.meta})
+        train_set = window_training_set(data, config, transform, records.train)
         model, histories = train_two_stage(config, train_set, seed, workdir, encoder_dir(
-            config, data, seed, workdir, purpose="windows from events, Normal and Poor Quality records"))
+            config, data, seed, workdir, purpose="windows of records, labelled from their events"))
         frames = clip_frames(config.clip_seconds, config.hop_length)
         window, step = round(config.clip_seconds * SAMPLE_RATE), round(config.window_step * SAMPLE_RATE)
         predictions, windows = {}, {}

@@ -16,11 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch import nn
 
-from respkit.data import SPRSound, Subset
-from respkit.data.clips import Clips, WindowTrainingSet
-from respkit.data.sprsound import RECORD_LABELS
+from respkit.data import SPRSound
+from respkit.data.clips import Clips, RecordWindows
 from respkit.features import MFCC, LibrosaMFCC, MinMaxNormalize, PeakNormalize
-from respkit.inference import POOR_QUALITY
 from respkit.mix import MixUp
 from respkit.models import ProjectionHead, create_model
 from respkit.recipes import common
@@ -123,16 +121,13 @@ def evaluate_direct(model: nn.Module, config: BaselineConfig, data_splits: commo
     return common.finish(workdir, config, artifacts, model)
 
 
-def window_training_set(data: Any, config: WindowsConfig, transform: nn.Module, records: set[str]) -> Any:
-    """Events (task 1-2), Normal and Poor Quality records of the training ``records``: at most ``max_train`` items."""
-    cache = common.feature_cache()
-    root = data.sprsound.root
-    events = SPRSound(root, split="train", level="event", task="1-2", transform=transform, cache=cache)
-    whole = SPRSound(root, split="train", level="record", task="2-2", transform=transform, cache=cache)
-    whole_labels = {RECORD_LABELS.index("Normal"), RECORD_LABELS.index(POOR_QUALITY)}
-    keep_events = [i for i, m in enumerate(events.meta) if m.record in records]
-    keep_whole = [i for i, m in enumerate(whole.meta) if m.record in records and whole.labels[i] in whole_labels]
-    both = WindowTrainingSet(Subset(events, keep_events), Subset(whole, keep_whole))
-    train_set = common.subsample(both, config.max_train, config.split_seed)
+def window_training_set(data: Any, config: WindowsConfig, transform: nn.Module, records: Any) -> Any:
+    """The windows of the training ``records`` (waveforms), labelled from their events: at most ``max_train``."""
+    events = SPRSound(data.sprsound.root, split="train", level="event", task="1-2")
+    kept = {m.record for m in records.meta}
+    window, step = round(config.clip_seconds * SAMPLE_RATE), round(config.window_step * SAMPLE_RATE)
+    windows = RecordWindows(records, [m for m in events.meta if m.record in kept], window=window, step=step,
+                            transform=transform)
+    train_set = common.subsample(windows, config.max_train, config.split_seed)
     common.fill_feature_cache(train_set)
     return train_set
