@@ -10,6 +10,8 @@ test can read back what was drawn. matplotlib only.
   told the duration and the top frequency, else in frames and bins.
 * :func:`plot_history` — a :class:`respkit.train.History`'s loss and evaluation metrics per epoch,
   for one run or several (methods overlaid, or training stages end to end).
+* :func:`plot_losses` — the loss of every step of a training loop written on a chapter's page, raw and
+  smoothed, for one loop or several.
 * :func:`plot_scores` — mean ± std over seeds as bars or points, optionally grouped, with a dashed
   reference line such as the score of always predicting "normal".
 """
@@ -28,7 +30,7 @@ from respkit.metrics import ConfusionMatrix
 if TYPE_CHECKING:
     from respkit.train import History
 
-__all__ = ["plot_confusion", "plot_history", "plot_scores", "plot_spectrogram", "row_shares", "summarise"]
+__all__ = ["plot_confusion", "plot_history", "plot_losses", "plot_scores", "plot_spectrogram", "row_shares", "summarise"]
 
 # A score as the chapters hold it: one number, the per-seed values, or a results summary {"mean", "std"}.
 Score = Union[float, Sequence[float], Mapping[str, float]]
@@ -175,6 +177,37 @@ def plot_history(
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     return loss_ax, metric_ax
+
+
+def plot_losses(
+    losses: Sequence[float] | Mapping[str, Sequence[float]],
+    ax: Axes | None = None,
+    *,
+    smooth: int = 10,
+    ylabel: str = "loss",
+    title: str | None = "training loss per step",
+) -> Axes:
+    """Draw the loss of every optimiser step (thin) and its running mean over ``smooth`` steps (thick).
+
+    ``losses`` is one sequence of step losses or several by name (overlaid, one colour each). The running
+    mean is drawn from the step where its window is full, so its first point averages real steps only.
+    """
+    runs = dict(losses) if isinstance(losses, Mapping) else {"": losses}
+    ax = _axes(ax, (6.4, 3.0))
+    for name, values in runs.items():
+        values = np.asarray(values, dtype=float)
+        steps = np.arange(1, len(values) + 1)
+        (raw,) = ax.plot(steps, values, lw=0.7, alpha=0.45)
+        window = min(smooth, len(values))
+        if window > 1:
+            mean = np.convolve(values, np.ones(window) / window, mode="valid")
+            ax.plot(steps[window - 1:], mean, lw=2, color=raw.get_color(), label=name or None)
+        elif name:
+            raw.set_label(name)
+    ax.set(xlabel="step", ylabel=ylabel, title=title)
+    if any(runs):
+        ax.legend(fontsize=8)
+    return ax
 
 
 def summarise(score: Score) -> tuple[float, float]:

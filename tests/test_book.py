@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import screenshot  # noqa: E402 (tools/ is not a package)
 import sync_notebooks  # noqa: E402
+import typed_numbers  # noqa: E402
 
 
 # --- one source for links and install ---------------------------------------------------------------
@@ -60,15 +61,48 @@ def test_notebooks_and_readme_are_in_sync_with_the_project():
     assert sync_notebooks.out_of_sync() == []
 
 
+def _exercises(markdown: list[str]) -> list[str]:
+    """The exercise items (``1. ...`` at a line's start, hints and solutions indented under them) of the
+    Markdown from the ``## Exercises`` heading to the next section or the end."""
+    start = next(k for k, t in enumerate(markdown) if "## Exercises" in t)
+    section = "\n".join(markdown[start:]).split("## Exercises", 1)[1]
+    section = re.split(r"^## ", section, flags=re.MULTILINE)[0]
+    return re.split(r"^(?=\d+\. )", section, flags=re.MULTILINE)[1:]
+
+
 @pytest.mark.parametrize("chapter", project.CHAPTERS, ids=lambda c: Path(c.notebook).stem)
-def test_each_chapter_closes_with_a_summary_and_exercises_and_its_code_fits_the_page(chapter):
+def test_each_chapter_teaches_in_the_book_s_shape(chapter):
+    # Objectives at the top; a summary; 2-4 exercises, each with a hint and a worked solution that the
+    # page folds away; code cells short enough to read as the method, lines that fit the page; no number
+    # typed into the prose (tools/typed_numbers.py).
     cells = json.loads((ROOT / chapter.notebook).read_text())["cells"]
-    text = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
-    exercises = next((t for t in text if "## Exercises" in t), "")
-    assert any("## Summary" in t for t in text)
-    assert 2 <= len(re.findall(r"^\d+\. ", exercises.split("## Exercises")[-1], flags=re.MULTILINE)) <= 4
+    markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+    assert re.search(r"\*\*You will learn\*\*\s*\n(\s*\n)?(- .+\n?){3,}", markdown[0]), "objectives in the first cell"
+    assert any("## Summary" in t for t in markdown)
+    exercises = _exercises(markdown)
+    assert 2 <= len(exercises) <= 4
+    for item in exercises:
+        for part in ("Hint", "Solution"):
+            assert re.search(rf"^\s*:::{{admonition}} {part}\s*\n\s*:class: dropdown", item, re.MULTILINE), \
+                f"exercise {item[:40]!r} needs a folded {part}"
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     assert [line for source in code for line in source.splitlines() if len(line) > 88] == []  # no sideways scroll
+    assert [len(s.splitlines()) for s in code if len(s.splitlines()) > 30] == []
+    typed = [found for t in markdown for found in typed_numbers.typed_numbers(t)]
+    assert typed == []
+
+
+def test_the_typed_number_check_catches_a_planted_count_and_spares_what_may_stay_typed():
+    planted = "The training set holds 1,949 recordings, of which 248 are DAS, and 63.4 % are Normal."
+    assert len(typed_numbers.typed_numbers(planted)) == 3
+    allowed = (
+        "Hu et al. report a score of 73.4 on task 2-2 {cite:p}`hu2023supcon`. A $128 \\times 798$ image, "
+        "`n_mels=64`, 3 s clips at 8 kHz, chapter 3, exercise 2, stage 1, ResNet18, 2-D scans, ICBHI 2017, "
+        "[a link](https://example.org/42), two (2) views.\n\n```python\nx = 1949\n```\n## 4. A heading\n"
+    )
+    assert typed_numbers.typed_numbers(allowed) == []
+    # The same count inside a fenced block of an indented solution is code, not prose.
+    assert typed_numbers.typed_numbers("   ```python\n   n = 6656\n   ```\nSee 6656 events.") == ["…See 6656 events.…"]
 
 
 def test_readme_links_the_book_and_every_chapter_on_colab():

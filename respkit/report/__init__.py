@@ -12,18 +12,27 @@ A number in a table invites comparison, so a result that learned nothing must sa
 
 :func:`results_table` writes that reason into the row, and :func:`margins` lists, for every run, its
 score against the floor: ``python -m respkit margins <results folder>`` prints it for a whole build.
-:func:`chance_level` is the line a score must clear, and :func:`difference` says whether two rows differ
-by more than their seeds do.
+:func:`chance_level` is the line a score must clear. :func:`compare` says how far apart two runs are
+on the same patients, with a paired bootstrap interval over patients and seeds (:mod:`respkit.stats`),
+and :func:`gap_text` writes that as a sentence a chapter can print. :func:`say` shows prose whose numbers
+are computed: a chapter never types a data-dependent number.
+
+The submodules hold what one chapter shows beside its method (its tables, computed sentences and figure
+layouts), so that a chapter's code cells read as the method and not as bookkeeping.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from respkit.data.registry import score_function
+from respkit.stats import compare_pairs
 
 
 def degenerate(result: Mapping[str, Any], prefix: str = "") -> str | None:
@@ -168,3 +177,63 @@ def margins_table(folder: str | Path) -> str:
                      f"{row['data']:9s} {row['split']:8s} {row['seeds']:5d}  {100 * row['score']:5.1f} ± {100 * row['std']:4.1f}  "
                      f"{floor} {chance}  {over_floor:>10s}  {margin:>11s}  {row['flag'] or ''}")
     return "\n".join(lines)
+
+
+def say(text: str) -> None:
+    """Show ``text`` (Markdown, dedented) as the cell's output.
+
+    The book's prose never types a number that depends on the data or on a run: a sentence that holds one
+    is an f-string shown with ``say``, in a code cell the book hides (tag ``remove-input``), so that it reads
+    as prose and is true in every build (real data, the simulator, any profile).
+    """
+    from IPython.display import Markdown, display  # IPython is only needed where prose is shown
+
+    display(Markdown(textwrap.dedent(text).strip()))
+
+
+def compare(a: Mapping[str, Any], b: Mapping[str, Any], split: str = "val", *, n: int = 1000,
+            level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """Score of run ``a`` minus run ``b`` on the same items, with a paired bootstrap interval.
+
+    ``a`` and ``b`` are results dicts of :func:`respkit.experiments.run_experiment` whose work folders are
+    here. Each run's score is the mean over its seeds; the interval resamples the *patients* of ``split``
+    (all their items at once), scoring both runs on the same resamples, so it holds the noise of which
+    patients happened to be held out around seed-averaged methods (:func:`respkit.stats.compare_pairs`).
+    Seeds enter through that average, not as a spread to compare against: a difference of means set
+    beside the standard deviation of single runs is no test.
+
+    Returns ``point`` (the difference in score units), ``low``/``high`` (the ``level`` interval),
+    ``p_better`` (share of resamples where ``a`` wins), ``within_noise`` (the interval holds 0), and the
+    seeds and patients it used.
+    """
+    from respkit.runs import RunArtifacts  # runs imports training code; the tables above need none of it
+
+    runs = {"a": a, "b": b}
+    artifacts = {key: [RunArtifacts.of(run, s) for s in run["seeds"]] for key, run in runs.items()}
+    first = artifacts["a"][0]
+    if split not in first.groups:
+        raise ValueError(f"{a['recipe']}: its artifacts keep no patients for split {split!r}, "
+                         "so no patient bootstrap can be drawn")
+    y_true, groups = first.predictions[split].y_true, first.groups[split]
+    for key, run_artifacts in artifacts.items():
+        for art in run_artifacts:
+            if not np.array_equal(art.predictions[split].y_true, y_true):
+                raise ValueError(f"{runs[key]['recipe']} and {a['recipe']} were not scored on the same "
+                                 f"items of {split!r}: no paired comparison")
+    config = a["config"]
+    predictions = {key: [art.predictions[split].y_pred for art in arts] for key, arts in artifacts.items()}
+    row = compare_pairs(y_true, groups, predictions, [("a", "b")], score_function(config["dataset"], config["task"]),
+                        n=n, seed=seed, level=level)[0]
+    return row | {"a": a["recipe"], "b": b["recipe"], "level": level, "seeds": (len(a["seeds"]), len(b["seeds"])),
+                  "patients": len(np.unique(groups))}
+
+
+def gap_text(row: Mapping[str, Any]) -> str:
+    """A :func:`compare` result as words: the gap in score points and its interval, then what it shows."""
+    point, low, high = (100 * row[key] for key in ("point", "low", "high"))
+    interval = f"{100 * row['level']:.0f} % interval {low:+.1f} to {high:+.1f}"
+    if row["within_noise"]:
+        verdict = "the interval holds 0, so these patients do not tell the two apart"
+    else:
+        verdict = f"the interval excludes 0: {'ahead' if point > 0 else 'behind'} on these patients"
+    return f"{point:+.1f} points ({interval}, paired over {row['patients']} patients); {verdict}"
