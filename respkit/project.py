@@ -27,11 +27,18 @@ COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 @dataclass(frozen=True)
 class Chapter:
-    """One chapter: its notebook, the title its setup line prints, and the datasets it trains on."""
+    """One chapter: its notebook, the title its setup line prints, the datasets it trains on, and the
+    optional extras its code needs installed (``pyproject.toml``'s ``[project.optional-dependencies]``)."""
 
     notebook: str  # path from the repository root
     title: str
     datasets: tuple[str, ...]  # what the `full` profile needs real (see respkit.book.setup_chapter)
+    extras: tuple[str, ...] = ()
+
+    @property
+    def install_spec(self) -> str:
+        """:data:`INSTALL_SPEC` with this chapter's extras (``respkit[scale]@git+...``)."""
+        return INSTALL_SPEC.replace("respkit@", f"respkit[{','.join(self.extras)}]@", 1) if self.extras else INSTALL_SPEC
 
     @property
     def colab_url(self) -> str:
@@ -56,7 +63,9 @@ CHAPTERS = (
     Chapter("book/ch5_ssm.ipynb", "Chapter 5: State-space models, spectral analysis and Lung-SRAD",
             ("icbhi", "sprsound")),
     Chapter("book/ch6_bench.ipynb", "Chapter 6: All methods on one bench", ("sprsound",)),
-    Chapter("book/appendix_scale.ipynb", "Appendix: Running at scale", ("sprsound",)),
+    Chapter("book/appendix_supcon_public.ipynb", "Appendix: Chapter 3 against the paper's public code",
+            ("sprsound",)),
+    Chapter("book/appendix_scale.ipynb", "Appendix: Running at scale", ("sprsound",), extras=("scale",)),
 )
 
 

@@ -43,7 +43,7 @@ def setup_cell(chapter: project.Chapter) -> str:
         "except ImportError:\n"
         "    import os\n"
         "\n"
-        f'    spec = "{project.INSTALL_SPEC}"\n'
+        f'    spec = "{chapter.install_spec}"\n'
         f'    source = os.environ.get("{project.INSTALL_ENV}", spec)\n'
         '    %pip install -q "{source}"\n'
         "from respkit.book import setup_chapter\n"
