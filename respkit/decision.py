@@ -14,7 +14,7 @@ a network's scores are not calibrated probabilities: ``tau = 0`` is the argmax, 
 (their post-hoc form subtracts ``tau · log pi`` from a model trained on ``pi`` to aim at a uniform prior; here
 the model is trained uniform and the target is ``pi``, so the sign is plus). The official scores do not
 reward accuracy under ``pi`` either: they weigh Normal recall (SP) against the abnormal recalls (SE), so the
-best ``tau`` for them lies between 0 and 1 more often than at 1, and it is fitted on validation patients.
+best ``tau`` for them need not be 1 (nor 0), and it is fitted on validation patients.
 
 A softmax score's log is the logit minus a per-item constant (the log-sum-exp), so adding a per-class bias
 to ``log scores`` moves the argmax exactly as adding it to the logits would: every rule here is
@@ -232,7 +232,7 @@ class Decisions:
     rules: dict[str, DecisionRule]
     predictions: dict[str, dict[str, np.ndarray]]
 
-    def scores(self, y_true: Mapping[str, np.ndarray], score_fn: Score) -> dict[str, dict[str, float]]:
+    def evaluate(self, y_true: Mapping[str, np.ndarray], score_fn: Score) -> dict[str, dict[str, float]]:
         """method -> split -> ``score_fn``'s ``"score"`` for each split of ``y_true`` (``{split: [N] labels}``)."""
         return {method: {split: float(score_fn(np.asarray(y_true[split]), y_pred)["score"])
                          for split, y_pred in by_split.items() if split in y_true}
