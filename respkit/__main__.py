@@ -112,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = run_bench(args.recipes, task=args.task, seeds=args.seeds, out_dir=args.out or BENCH_DIR)
         print(results_table(runs, ["score", "se", "sp", "inter_score", "intra_score"]))
         return 0
-    configure_threads(select_profile(args.profile), select_device())
+    profile = _profile_for(args.recipe, args.profile, parse_overrides(args.overrides))
+    configure_threads(profile, select_device())
     results = run_experiment(
         args.recipe,
-        profile=args.profile,
+        profile=profile,
         seeds=range(args.seeds),
         out_dir=args.out,
         overrides=parse_overrides(args.overrides),
@@ -131,6 +132,33 @@ def main(argv: list[str] | None = None) -> int:
                                          if f"{split}{m}" in results["summary"]]))
         print(f"all metrics: {results['path']}")
     return 0
+
+
+def _profile_for(recipe: str, profile: str | None, overrides: dict[str, Any]) -> str:
+    """The profile ``run`` trains at, by the chapters' rule (:func:`respkit.book.choose_profile`), decided
+    before any data is simulated: ``full`` asked for by name on a dataset that only the simulator would
+    provide is refused without the opt-in; ``full`` picked because a GPU is here falls back to ``quick``."""
+    from respkit.book import ALLOW_SIMULATED_FULL_ENV, DOWNLOAD_SIZES, SimulatedDataError, choose_profile
+    from respkit.data.locate import would_simulate
+    from respkit.experiments import apply_overrides
+    from respkit.profiles import select_profile
+    from respkit.recipes import get_recipe
+
+    config = apply_overrides(get_recipe(recipe).Config.for_profile(select_profile(profile)), overrides)
+    simulated = [config.dataset] if would_simulate(config.dataset) else []
+    try:
+        chosen, fallback = choose_profile(profile, simulated)
+    except SimulatedDataError:
+        name = config.dataset
+        raise SystemExit(
+            f"respkit run {recipe}: profile full trains at the papers' scale on real data only, and {name} would "
+            f"come from respkit's simulator (none in $RESPKIT_DATA or the cache). Get the data with "
+            f"`python -m respkit download {name}` ({DOWNLOAD_SIZES.get(name, 'size unknown')}), run "
+            f"--profile quick, or opt in to the simulator with {ALLOW_SIMULATED_FULL_ENV}=1."
+        ) from None
+    if fallback:
+        print(f"profile quick, not full: {fallback}", file=sys.stderr)
+    return chosen
 
 
 if __name__ == "__main__":

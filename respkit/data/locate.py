@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -118,6 +120,12 @@ def _simulate(spec: DatasetSpec, seed: int = 0) -> DatasetLocation:
     """
     root = simulated_root(seed) / spec.name
     if not _simulation_complete(spec, root):
+        from respkit.profiles import show_progress
+
+        # The command line shows progress: a minute of silence before the first epoch reads as a hang.
+        started = time.perf_counter()
+        if show_progress():
+            print(f"no {spec.name} data found: the simulator writes it once into {root} ...", file=sys.stderr)
         root.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=root.parent))
         try:
@@ -130,6 +138,8 @@ def _simulate(spec: DatasetSpec, seed: int = 0) -> DatasetLocation:
                 pass
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        if show_progress():
+            print(f"simulated {spec.name} written in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return DatasetLocation(spec.name, root.resolve(), "simulator")
 
 
@@ -145,6 +155,12 @@ def _simulation_complete(spec: DatasetSpec, root: Path) -> bool:
         return True
     except (OSError, ValueError):
         return False
+
+
+def would_simulate(name: str) -> bool:
+    """Whether dataset ``name`` would come from the simulator (neither ``$RESPKIT_DATA`` nor the cache has it),
+    decided without writing anything."""
+    return _find(DATASETS[name]) is None
 
 
 def resolve_data(simulate_missing: bool = True) -> DataSource:
