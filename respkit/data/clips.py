@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from respkit.augment import RandomCrop, RandomTimeFlip
 from respkit.data.audio import fix_length
-from respkit.inference import POOR_QUALITY, WINDOW_LABELS, window_label, window_starts
+from respkit.data.windows import POOR_QUALITY, WINDOW_LABELS, window_label, window_starts
 
 
 def random_clip(x: torch.Tensor, frames: int) -> torch.Tensor:
@@ -67,7 +67,7 @@ class Clips(Dataset):
 
 class RecordWindows(Dataset):
     """The windows of whole records, cut as :func:`respkit.inference.decide_records` cuts them, each labelled
-    by the events it overlaps (:func:`respkit.inference.window_label`; every window of a Poor Quality record
+    by the events it overlaps (:func:`respkit.data.windows.window_label`; every window of a Poor Quality record
     is Poor Quality). Items are ``(transform(window), label)`` with labels from :data:`WINDOW_LABELS`.
 
     This is what the window model of ``supcon.windows`` learns from (ours). The paper trains it on events,
