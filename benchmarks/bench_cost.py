@@ -50,8 +50,14 @@ def timed_run(recipe: str, task: str, steps: int) -> tuple[float, int]:
     """
     with tempfile.TemporaryDirectory() as out_dir, contextlib.redirect_stdout(io.StringIO()):  # the table only
         start = time.perf_counter()
-        results = run_experiment(recipe, profile="cpu", seeds=[0], out_dir=out_dir,
-                                 overrides={"task": task, **stage_overrides(recipe, steps)}, reuse=False)
+        results = run_experiment(
+            recipe,
+            profile="cpu",
+            seeds=[0],
+            out_dir=out_dir,
+            overrides={"task": task, **stage_overrides(recipe, steps)},
+            reuse=False,
+        )
         seconds = time.perf_counter() - start
         histories = RunArtifacts.of(results).histories.values()
     return seconds, sum(len(history.step_loss) for history in histories)

@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from respkit.data import ICBHI, SPRSound, FeatureCache, resolve_data
+from respkit.data import ICBHI, FeatureCache, SPRSound, resolve_data
 from respkit.features import MFCC, ASTFbank
 
 
@@ -44,12 +44,29 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         cache = FeatureCache(folder)
         if args.feature == "fbank":
-            make = lambda transform, cache: ICBHI(data.icbhi.root, split="all", require_audio=False,  # noqa: E731
-                                                  transform=transform, cache=cache)
+
+            def make(transform, cache):
+                return ICBHI(
+                    data.icbhi.root,
+                    split="all",
+                    require_audio=False,  # noqa: E731
+                    transform=transform,
+                    cache=cache,
+                )
+
             transform = ASTFbank(target_frames=798)
         else:
-            make = lambda transform, cache: SPRSound(data.sprsound.root, split="train", level="event",  # noqa: E731
-                                                     duration=3.0, transform=transform, cache=cache)
+
+            def make(transform, cache):
+                return SPRSound(
+                    data.sprsound.root,
+                    split="train",
+                    level="event",  # noqa: E731
+                    duration=3.0,
+                    transform=transform,
+                    cache=cache,
+                )
+
             transform = MFCC()
         n = min(args.items, len(make(None, None)))
         # Each pass gets a fresh dataset, so no pass profits from another's decoded-recording LRU.

@@ -70,8 +70,10 @@ def rows(device: torch.device, threads: int) -> dict[tuple[int, int], float]:
             t_ref = best_time(selective_scan_ref, inputs, ref_reps, device)
             t_fast = best_time(selective_scan_torch, inputs, 10, device)
             ratios[state, length] = t_ref / t_fast
-            line = (f"{device.type:6} {threads:7d} {state:5d} {length:6d} {t_ref * 1e3:9.1f} {ref_reps:6d} "
-                    f"{t_fast * 1e3:9.2f} {t_ref / t_fast:6.1f}x")
+            line = (
+                f"{device.type:6} {threads:7d} {state:5d} {length:6d} {t_ref * 1e3:9.1f} {ref_reps:6d} "
+                f"{t_fast * 1e3:9.2f} {t_ref / t_fast:6.1f}x"
+            )
             if device.type == "cuda":
                 t_dispatch = best_time(selective_scan, inputs, 5, device)
                 line += f"   selective_scan (mamba_ssm if installed): {t_dispatch * 1e3:.2f} ms"

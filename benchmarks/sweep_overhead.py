@@ -82,8 +82,14 @@ def main() -> None:
         start = time.perf_counter()
         for lr in GRID["train.lr"]:
             for seed in SEEDS:
-                run_experiment("bench.mlp", profile="quick", seeds=(seed,), data=NoData(),
-                               out_dir=Path(folder) / "one-by-one", overrides={**overrides, "train.lr": lr})
+                run_experiment(
+                    "bench.mlp",
+                    profile="quick",
+                    seeds=(seed,),
+                    data=NoData(),
+                    out_dir=Path(folder) / "one-by-one",
+                    overrides={**overrides, "train.lr": lr},
+                )
         sequential = time.perf_counter() - start
 
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on the loopback, as run_sweep starts it
@@ -95,8 +101,17 @@ def main() -> None:
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
         ray_start = time.perf_counter() - start
         start = time.perf_counter()
-        results = run_sweep("bench.mlp", seeds=SEEDS, grid=GRID, overrides=overrides, profile="quick", data=NoData(),
-                            out_dir=Path(folder) / "sweep", workers=2, verbose=0)
+        results = run_sweep(
+            "bench.mlp",
+            seeds=SEEDS,
+            grid=GRID,
+            overrides=overrides,
+            profile="quick",
+            data=NoData(),
+            out_dir=Path(folder) / "sweep",
+            workers=2,
+            verbose=0,
+        )
         swept = time.perf_counter() - start
         start = time.perf_counter()
         ray.shutdown()
@@ -107,8 +122,10 @@ def main() -> None:
     print(f"4 trials of {args.steps} steps, one CPU thread each")
     print(f"one by one:                 {sequential:7.1f} s  (ideal on 2 workers: {ideal:.1f} s)")
     print(f"sweep on 2 workers:         {swept:7.1f} s  ratio to ideal {swept / ideal:.2f}")
-    print(f"  with Ray's start and stop: {ray_start + swept + ray_stop:6.1f} s  "
-          f"ratio to ideal {(ray_start + swept + ray_stop) / ideal:.2f}")
+    print(
+        f"  with Ray's start and stop: {ray_start + swept + ray_stop:6.1f} s  "
+        f"ratio to ideal {(ray_start + swept + ray_stop) / ideal:.2f}"
+    )
 
 
 if __name__ == "__main__":

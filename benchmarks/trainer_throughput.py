@@ -29,8 +29,9 @@ from respkit.train import Supervised, TrainConfig, Trainer
 def inline_cnn(num_classes: int) -> nn.Module:
     """A small CNN for ``[B, 1, 128, T]`` spectrograms, used when no ``--model`` is given."""
     block = lambda i, o: nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2))  # noqa: E731
-    return nn.Sequential(block(1, 16), block(16, 32), block(32, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(64, num_classes))
+    return nn.Sequential(
+        block(1, 16), block(16, 32), block(32, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)
+    )
 
 
 def synchronize(device: torch.device) -> None:
@@ -79,11 +80,15 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=4)
     args = parser.parse_args()
 
-    data = TensorDataset(torch.randn(args.batch * 8, 1, 128, args.frames), torch.randint(args.classes, (args.batch * 8,)))
+    data = TensorDataset(
+        torch.randn(args.batch * 8, 1, 128, args.frames), torch.randint(args.classes, (args.batch * 8,))
+    )
     loader = DataLoader(data, batch_size=args.batch, shuffle=True, drop_last=True)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
 
-    print(f"model {args.model or 'inline CNN'}, batch {args.batch}, {args.steps} steps, input [B, 1, 128, {args.frames}]")
+    print(
+        f"model {args.model or 'inline CNN'}, batch {args.batch}, {args.steps} steps, input [B, 1, 128, {args.frames}]"
+    )
     print("| device | trainer samples/s | bare loop samples/s | trainer / bare |\n|---|---|---|---|")
     for device in devices:
         rates = []

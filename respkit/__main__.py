@@ -13,8 +13,8 @@ instead of training again (``--no-reuse`` trains anyway) and prints where the re
 from __future__ import annotations
 
 import argparse
-import os
 import ast
+import os
 import shlex
 import sys
 from typing import Any
@@ -53,8 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", choices=PROFILES, default=None, help="default: RESPKIT_PROFILE, else by hardware")
     run.add_argument("--seeds", type=int, default=1, help="run seeds 0..N-1 (default 1)")
     run.add_argument("--out", default="runs", help="folder for results files (default: runs)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config field (dotted for nested configs); repeatable")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field (dotted for nested configs); repeatable",
+    )
     run.add_argument("--no-reuse", dest="reuse", action="store_false", help="train even if matching results exist")
     bench = commands.add_parser("bench", help="chapter 6's bench: every method's cpu profile over seeds (resumes)")
     bench.add_argument("recipes", nargs="*", metavar="RECIPE", help="some of the bench's recipes (default: all)")
@@ -66,9 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("what", metavar="NAME", help="icbhi, sprsound or ast-audioset")
     margins = commands.add_parser("margins", help="each results file's score against always-normal and chance")
     margins.add_argument("folder", help="a folder of results files (e.g. _build/runs)")
-    download.add_argument("--dest", default=None,
-                          help="a dataset goes to DEST/<name> (default DEST: $RESPKIT_CACHE/data), "
-                               "weights to DEST itself (default: $RESPKIT_WEIGHTS, else $RESPKIT_CACHE/weights)")
+    download.add_argument(
+        "--dest",
+        default=None,
+        help="a dataset goes to DEST/<name> (default DEST: $RESPKIT_CACHE/data), "
+        "weights to DEST itself (default: $RESPKIT_WEIGHTS, else $RESPKIT_CACHE/weights)",
+    )
     return parser
 
 
@@ -93,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Imported here so that `--help` stays fast.
     from respkit.experiments import run_experiment
-    from respkit.report import results_table
     from respkit.recipes import get_recipe, list_recipes
+    from respkit.report import results_table
     from respkit.train import distributed
 
     if args.command == "list":
@@ -103,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:30s} {doc[0] if doc else ''}")
         return 0
 
-    from respkit.profiles import configure_threads, select_device, select_profile
+    from respkit.profiles import configure_threads, select_device
 
     if args.command == "bench":
         from respkit.bench import BENCH_DIR, run_bench
@@ -126,10 +135,20 @@ def main(argv: list[str] | None = None) -> int:
     distributed.shutdown()  # under torchrun: every rank is done before any leaves the group
     if distributed.is_main():
         # The headline numbers only; every metric (per-class recall, floors, ...) is in the results file.
-        splits = [""] + sorted({key.removesuffix("score") for key in results["summary"]
-                                if key.endswith("_score") and key.count("_") == 1})
-        print(results_table([results], [f"{split}{m}" for split in splits for m in ("score", "se", "sp")
-                                         if f"{split}{m}" in results["summary"]]))
+        splits = [""] + sorted(
+            {key.removesuffix("score") for key in results["summary"] if key.endswith("_score") and key.count("_") == 1}
+        )
+        print(
+            results_table(
+                [results],
+                [
+                    f"{split}{m}"
+                    for split in splits
+                    for m in ("score", "se", "sp")
+                    if f"{split}{m}" in results["summary"]
+                ],
+            )
+        )
         print(f"all metrics: {results['path']}")
     return 0
 

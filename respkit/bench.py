@@ -43,8 +43,9 @@ METHODS: tuple[Method, ...] = (
     Method("SupCon", "supcon.supcon", 3, "SPRSound 1-2, 2023 test set: 61.7 (Hu et al., Table III)"),
     Method("SupCon + MixUp", "supcon.mixup", 3, "SPRSound 1-2, 2023 test set: 62.5 (63.2 as submitted)"),
     Method("CLAR (joint)", "clar.joint", 2, "no respiratory results (speech, sound events, ECG)"),
-    Method("AST fine-tune", "patchmix.finetune", 4,
-           "ICBHI 4-class: 59.55 (AudioSet-pretrained AST-base, 8 s at 16 kHz)"),
+    Method(
+        "AST fine-tune", "patchmix.finetune", 4, "ICBHI 4-class: 59.55 (AudioSet-pretrained AST-base, 8 s at 16 kHz)"
+    ),
     Method("AST + Patch-Mix CL", "patchmix.cl", 4, "ICBHI 4-class: 62.37 (same protocol as the row above)"),
     Method("DASS fine-tune", "lungsrad.finetune", 5, "ICBHI 4-class: 61.06 ± 1.27 (AudioSet-pretrained DASS-small)"),
     Method("Lung-SRAD", "lungsrad.full", 5, "ICBHI 4-class: 64.48 ± 0.25 (same protocol as the row above)"),
@@ -76,8 +77,15 @@ def run_bench(
     all_results = []
     for method in chosen:
         command = f"python -m respkit bench --task {task} --seeds {seeds} {method.recipe}"
-        results = run_experiment(method.recipe, profile="cpu", seeds=range(seeds), data=data, out_dir=out_dir,
-                                 overrides={"task": task, **(overrides or {})}, command=command)
+        results = run_experiment(
+            method.recipe,
+            profile="cpu",
+            seeds=range(seeds),
+            data=data,
+            out_dir=out_dir,
+            overrides={"task": task, **(overrides or {})},
+            command=command,
+        )
         keep_predictions(results)
         all_results.append(results)
     return all_results

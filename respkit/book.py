@@ -76,12 +76,16 @@ class Session:
         simulated = [name for name in datasets if getattr(self.data, name).simulated]
         lines = []
         if simulated:
-            lines.append(f"These results come from **simulated** {' and '.join(simulated)} data (respkit's simulator), "
-                         "not from recordings: they show that the method runs and what it does on sounds "
-                         "whose difficulty is known, not how it does on patients.")
+            lines.append(
+                f"These results come from **simulated** {' and '.join(simulated)} data (respkit's simulator), "
+                "not from recordings: they show that the method runs and what it does on sounds "
+                "whose difficulty is known, not how it does on patients."
+            )
         if self.profile == "quick":
-            lines.append("The **quick** profile trains small models for minutes on a CPU: compare methods "
-                         "with each other, not with the papers' numbers.")
+            lines.append(
+                "The **quick** profile trains small models for minutes on a CPU: compare methods "
+                "with each other, not with the papers' numbers."
+            )
         if not lines:
             return None
         from IPython.display import Markdown  # a notebook's, not the library's, dependency
@@ -156,7 +160,9 @@ def setup_chapter(
     return session
 
 
-def choose_profile(profile: str | None, simulated: Sequence[str], allow_simulated_full: bool = False) -> tuple[Profile, str]:
+def choose_profile(
+    profile: str | None, simulated: Sequence[str], allow_simulated_full: bool = False
+) -> tuple[Profile, str]:
     """The profile to run, and why ``full`` was turned down ("" when it was not).
 
     ``full`` on simulated data is hours of GPU time that teach nothing about real lungs, so it needs an

@@ -42,8 +42,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_BIASES", "DEFAULT_TAUS", "METHODS", "ClassPrior", "DecisionRule", "Decisions",
-           "apply_rules", "log_scores"]
+__all__ = [
+    "DEFAULT_BIASES",
+    "DEFAULT_TAUS",
+    "METHODS",
+    "ClassPrior",
+    "DecisionRule",
+    "Decisions",
+    "apply_rules",
+    "log_scores",
+]
 
 Score = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
 
@@ -78,8 +86,14 @@ class ClassPrior:
     train: np.ndarray  # [C]
 
     @classmethod
-    def from_training_labels(cls, labels: Sequence[int] | np.ndarray, n_classes: int, *,
-                             balanced: bool | float = True, smoothing: float = 1.0) -> ClassPrior:
+    def from_training_labels(
+        cls,
+        labels: Sequence[int] | np.ndarray,
+        n_classes: int,
+        *,
+        balanced: bool | float = True,
+        smoothing: float = 1.0,
+    ) -> ClassPrior:
         """``target``: the class frequencies of ``labels``; ``train``: the shares the training sampler drew.
 
         Args:
@@ -234,13 +248,25 @@ class Decisions:
 
     def evaluate(self, y_true: Mapping[str, np.ndarray], score_fn: Score) -> dict[str, dict[str, float]]:
         """method -> split -> ``score_fn``'s ``"score"`` for each split of ``y_true`` (``{split: [N] labels}``)."""
-        return {method: {split: float(score_fn(np.asarray(y_true[split]), y_pred)["score"])
-                         for split, y_pred in by_split.items() if split in y_true}
-                for method, by_split in self.predictions.items()}
+        return {
+            method: {
+                split: float(score_fn(np.asarray(y_true[split]), y_pred)["score"])
+                for split, y_pred in by_split.items()
+                if split in y_true
+            }
+            for method, by_split in self.predictions.items()
+        }
 
 
-def apply_rules(val: Any, splits: Mapping[str, Any], score_fn: Score, *, prior: ClassPrior,
-                methods: Sequence[str] = METHODS, **rule_kwargs: Any) -> Decisions:
+def apply_rules(
+    val: Any,
+    splits: Mapping[str, Any],
+    score_fn: Score,
+    *,
+    prior: ClassPrior,
+    methods: Sequence[str] = METHODS,
+    **rule_kwargs: Any,
+) -> Decisions:
     """Fit each decision rule on the validation predictions only and apply it to every split.
 
     Args:
@@ -256,10 +282,14 @@ def apply_rules(val: Any, splits: Mapping[str, Any], score_fn: Score, *, prior: 
         :class:`Decisions`: the fitted rules and ``predictions[method][split]``, ``"val"`` included.
     """
     val_scores, y_val = np.asarray(val.scores), np.asarray(val.y_true)
-    rules = {method: DecisionRule(method, log_ratio=prior.log_ratio, **rule_kwargs).fit(val_scores, y_val, score_fn)
-             for method in methods}
-    everything = {"val": val_scores} | {name: np.asarray(getattr(p, "scores", p)) for name, p in splits.items()
-                                        if name != "val"}
-    predictions = {method: {name: rule.predict(scores) for name, scores in everything.items()}
-                   for method, rule in rules.items()}
+    rules = {
+        method: DecisionRule(method, log_ratio=prior.log_ratio, **rule_kwargs).fit(val_scores, y_val, score_fn)
+        for method in methods
+    }
+    everything = {"val": val_scores} | {
+        name: np.asarray(getattr(p, "scores", p)) for name, p in splits.items() if name != "val"
+    }
+    predictions = {
+        method: {name: rule.predict(scores) for name, scores in everything.items()} for method, rule in rules.items()
+    }
     return Decisions(rules, predictions)

@@ -57,7 +57,9 @@ def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
     fields = {f.name for f in dataclasses.fields(config)}
     unknown = sorted((set(changes) | set(nested)) - fields)
     if unknown:
-        raise KeyError(f"{type(config).__name__} has no field {', '.join(unknown)}; fields: {', '.join(sorted(fields))}")
+        raise KeyError(
+            f"{type(config).__name__} has no field {', '.join(unknown)}; fields: {', '.join(sorted(fields))}"
+        )
     for head, sub in nested.items():
         changes[head] = apply_overrides(getattr(config, head), sub)
     return dataclasses.replace(config, **changes)
@@ -114,15 +116,19 @@ def run_experiments(
     """
     profile = select_profile(profile)
     data = resolve_default_data() if data is None else data
-    plans = {label: _Plan.make(label, run, profile, run.get("seeds", seeds), data, Path(out_dir))
-             for label, run in runs.items()}
+    plans = {
+        label: _Plan.make(label, run, profile, run.get("seeds", seeds), data, Path(out_dir))
+        for label, run in runs.items()
+    }
     if len({plan.path for plan in plans.values()}) < len(plans):
         raise ValueError(f"runs {sorted(runs)} hold the same experiment twice")
     results = {}
     for label, plan in plans.items():
         if reuse and plan.match is not None:
-            print(f"loaded results from {plan.match.name}\n"
-                  "(same recipe, profile, config, seeds and data; reuse=False trains again)")
+            print(
+                f"loaded results from {plan.match.name}\n"
+                "(same recipe, profile, config, seeds and data; reuse=False trains again)"
+            )
             results[label] = load_results(plan.match)
     todo = [plan for plan in plans.values() if plan.label not in results]
     jobs = [job for plan in todo for job in plan.jobs()]
@@ -153,8 +159,9 @@ class _Plan:
     match: Path | None  # an earlier file of the same experiment
 
     @classmethod
-    def make(cls, label: str, run: Mapping[str, Any], profile: str, seeds: Sequence[int], data: Any,
-             out_dir: Path) -> _Plan:
+    def make(
+        cls, label: str, run: Mapping[str, Any], profile: str, seeds: Sequence[int], data: Any, out_dir: Path
+    ) -> _Plan:
         name, overrides = run["name"], run.get("overrides")
         config = apply_overrides(get_recipe(name).Config.for_profile(profile), overrides or {})
         seeds = [int(seed) for seed in seeds]
@@ -166,11 +173,14 @@ class _Plan:
         return cls(label, name, config, seeds, data, identity, data_description, command, free, match)
 
     def jobs(self) -> list[tuple]:
-        return [(self.name, self.config, self.data, seed, work_folder({"path": str(self.path)}, seed))
-                for seed in self.seeds]
+        return [
+            (self.name, self.config, self.data, seed, work_folder({"path": str(self.path)}, seed))
+            for seed in self.seeds
+        ]
 
-    def write(self, seed_outcomes: list[tuple[dict[str, float], float]], processes: int, started: str,
-              wall_seconds: float) -> dict[str, Any]:
+    def write(
+        self, seed_outcomes: list[tuple[dict[str, float], float]], processes: int, started: str, wall_seconds: float
+    ) -> dict[str, Any]:
         """The results file of the trained seeds (``(metrics, CPU seconds)`` each), with their provenance."""
         metrics_per_seed = [metrics for metrics, _ in seed_outcomes]
         results = {
@@ -248,8 +258,11 @@ def _can_spawn(plan: _Plan) -> bool:
 
 def headline(metrics: Mapping[str, float]) -> str:
     """A seed's line in a run's log: each split's score and the held-out split's chance (the rest is in the file)."""
-    scores = [f"{key.removesuffix('score').rstrip('_') or 'val'} {metrics[key]:.3f}"
-              for key in metrics if key == "score" or key.endswith("_score")]
+    scores = [
+        f"{key.removesuffix('score').rstrip('_') or 'val'} {metrics[key]:.3f}"
+        for key in metrics
+        if key == "score" or key.endswith("_score")
+    ]
     chance = f" (chance {metrics['chance']:.3f})" if "chance" in metrics else ""
     return "score " + ", ".join(scores) + chance if scores else ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
 

@@ -26,7 +26,14 @@ from torch import Tensor, nn
 from torchaudio.compliance import kaldi
 
 __all__ = [
-    "ASTFbank", "CLARFeatures", "LibrosaMFCC", "LogMel", "MFCC", "MinMaxNormalize", "PeakNormalize", "fbank_frames",
+    "ASTFbank",
+    "CLARFeatures",
+    "LibrosaMFCC",
+    "LogMel",
+    "MFCC",
+    "MinMaxNormalize",
+    "PeakNormalize",
+    "fbank_frames",
 ]
 
 
@@ -59,9 +66,7 @@ def _as_batch(waveform: Tensor) -> tuple[Tensor, bool]:
     if not isinstance(waveform, Tensor):
         raise TypeError(f"waveform must be a torch.Tensor, got {type(waveform).__name__}")
     if waveform.dim() not in (2, 3) or waveform.shape[-2] != 1:
-        raise ValueError(
-            f"waveform must be [1, samples] or [B, 1, samples] (mono), got shape {tuple(waveform.shape)}"
-        )
+        raise ValueError(f"waveform must be [1, samples] or [B, 1, samples] (mono), got shape {tuple(waveform.shape)}")
     if not waveform.is_floating_point():
         raise ValueError(f"waveform must be a floating-point tensor in [-1, 1], got dtype {waveform.dtype}")
     batched = waveform.dim() == 3
@@ -319,9 +324,7 @@ class CLARFeatures(_WaveformFeature):
         # saved in state dicts; a buffer so that it follows the module across devices.
         rows = self.mel_scale.fb.argmax(dim=0)
         if rows.unique().numel() != n_mels:
-            raise ValueError(
-                f"n_mels={n_mels} is too many for n_fft={n_fft}: some mel filters share one STFT row"
-            )
+            raise ValueError(f"n_mels={n_mels} is too many for n_fft={n_fft}: some mel filters share one STFT row")
         self.register_buffer("stft_rows", rows, persistent=False)
 
     def _features(self, batch: Tensor) -> Tensor:
@@ -361,12 +364,22 @@ class MinMaxNormalize(nn.Module):
 
 
 class LibrosaMFCC(MFCC):
-    """:class:`MFCC` with librosa's defaults (what the public code of chapter 3's paper computes): Slaney mel scale, area-normalised filters
-    (``norm="slaney"``), zero-padded edge frames. torchaudio's defaults are the HTK scale, unnormalised
-    filters and reflected edges; the dB floor, the DCT and the z-score are the same in both."""
+    """:class:`MFCC` with librosa's defaults (what the public code of chapter 3's paper computes): Slaney mel
+    scale, area-normalised filters (``norm="slaney"``), zero-padded edge frames. torchaudio's defaults are the
+    HTK scale, unnormalised filters and reflected edges; the dB floor, the DCT and the z-score are the same in
+    both."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.mfcc = torchaudio.transforms.MFCC(sample_rate=self.sample_rate, n_mfcc=self.n_mfcc, melkwargs={
-            "n_fft": self.n_fft, "hop_length": self.hop_length, "n_mels": self.n_mels,
-            "mel_scale": "slaney", "norm": "slaney", "pad_mode": "constant"})
+        self.mfcc = torchaudio.transforms.MFCC(
+            sample_rate=self.sample_rate,
+            n_mfcc=self.n_mfcc,
+            melkwargs={
+                "n_fft": self.n_fft,
+                "hop_length": self.hop_length,
+                "n_mels": self.n_mels,
+                "mel_scale": "slaney",
+                "norm": "slaney",
+                "pad_mode": "constant",
+            },
+        )

@@ -27,12 +27,19 @@ from torch import nn
 from respkit.data.audio import fix_length
 from respkit.data.sprsound import TASKS
 from respkit.data.windows import (  # noqa: F401 (re-exported: the rule's inputs, cut and labelled by the data layer)
-    ADVENTITIOUS_KINDS, POOR_QUALITY, WINDOW_LABELS, sliding_windows, window_label, window_starts,
+    ADVENTITIOUS_KINDS,
+    POOR_QUALITY,
+    WINDOW_LABELS,
+    sliding_windows,
+    window_label,
+    window_starts,
 )
 from respkit.train.evaluate import Predictions
 
+
 def record_label_from_windows(window_labels: Sequence[str], min_run: int = 2) -> str:
-    """The record label (a name of ``respkit.data.sprsound.RECORD_LABELS``) implied by the labels of its windows, in time order.
+    """The record label (a name of ``respkit.data.sprsound.RECORD_LABELS``) implied by the labels of its
+    windows, in time order.
 
     ``window_labels`` are names from :data:`WINDOW_LABELS`. See the module docstring for the rule.
     """
@@ -62,8 +69,17 @@ def record_label_from_windows(window_labels: Sequence[str], min_run: int = 2) ->
 
 
 @torch.no_grad()
-def decide_records(model: nn.Module, records: Any, transform: nn.Module, *, window: int, step: int, frames: int,
-                   task: str, min_run: int = 2) -> tuple[Predictions, list[dict[str, Any]]]:
+def decide_records(
+    model: nn.Module,
+    records: Any,
+    transform: nn.Module,
+    *,
+    window: int,
+    step: int,
+    frames: int,
+    task: str,
+    min_run: int = 2,
+) -> tuple[Predictions, list[dict[str, Any]]]:
     """Label each record of ``records`` (waveform items) by classifying its windows and applying the rule.
 
     ``window`` and ``step`` are in samples; every window gets its own features (``transform``, then cut
@@ -77,13 +93,23 @@ def decide_records(model: nn.Module, records: Any, transform: nn.Module, *, wind
     true, pred, details = [], [], []
     for i in range(len(records)):
         waveform, label = records[i]  # [1, samples]
-        clips = torch.stack([fix_length(transform(w), frames, crop="centre", pad="zero")
-                             for w in sliding_windows(waveform, window, step)])  # [W, 1, F, frames]
+        clips = torch.stack(
+            [
+                fix_length(transform(w), frames, crop="centre", pad="zero")
+                for w in sliding_windows(waveform, window, step)
+            ]
+        )  # [W, 1, F, frames]
         window_labels = [WINDOW_LABELS[k] for k in model(clips.to(device)).argmax(dim=1).tolist()]
         decision = to_task[record_label_from_windows(window_labels, min_run)]
         true.append(int(label))
         pred.append(decision)
-        details.append({"record": records.meta[i].record, "true": records.classes[int(label)],
-                        "pred": records.classes[decision], "windows": window_labels})
+        details.append(
+            {
+                "record": records.meta[i].record,
+                "true": records.classes[int(label)],
+                "pred": records.classes[decision],
+                "windows": window_labels,
+            }
+        )
     y_pred = np.array(pred, dtype=np.int64)
     return Predictions(np.array(true, dtype=np.int64), y_pred, np.eye(len(records.classes))[y_pred]), details

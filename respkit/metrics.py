@@ -191,8 +191,9 @@ def sprsound_scorer(task: str | None) -> Callable[[Labels, Labels], dict[str, fl
     return partial(sprsound_score, task=task)
 
 
-def chance_score(score: Callable[[Labels, Labels], dict[str, float]], y_true: Labels, n_classes: int,
-                 steps: int = 20) -> float:
+def chance_score(
+    score: Callable[[Labels, Labels], dict[str, float]], y_true: Labels, n_classes: int, steps: int = 20
+) -> float:
     """The best ``score`` of a guess that ignores the input, on the items ``y_true``: what a model must beat.
 
     Always answering Normal is one such guess, and not always the best: on SPRSound it scores 0.25 while

@@ -93,7 +93,7 @@ class PatchMix(nn.Module):
         chosen = torch.zeros(total, dtype=torch.bool, device=device)
         if self.contiguous:
             start = int(randint(0, total - count, 1, generator=generator).item())
-            chosen[start:start + count] = True
+            chosen[start : start + count] = True
         else:
             chosen[random_permutation(total, generator, device)[:count]] = True
         return chosen
@@ -107,13 +107,13 @@ class PatchMix(nn.Module):
         total = {"random": height * width, "time": width, "freq": height}[self.mode]
         units = self._units(total, round((1 - lam0) * total), generator, device)
         if self.mode == "random":
-            mask = units.view(height, width)                                                  # [H, W]
+            mask = units.view(height, width)  # [H, W]
         elif self.mode == "time":
-            mask = units[None, :].expand(height, width)                                       # whole columns
+            mask = units[None, :].expand(height, width)  # whole columns
         else:
-            mask = units[:, None].expand(height, width)                                       # whole rows
+            mask = units[:, None].expand(height, width)  # whole rows
         perm = random_permutation(batch, generator, device)
-        mixed = torch.where(mask[None, :, :, None], patches[perm], patches)                   # [B, H, W, D]
+        mixed = torch.where(mask[None, :, :, None], patches[perm], patches)  # [B, H, W, D]
         lam = 1.0 - mask.float().mean().item()
         return MixResult(mixed=mixed, perm=perm, lam=lam, mask=mask)
 

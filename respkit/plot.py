@@ -30,7 +30,15 @@ from respkit.metrics import ConfusionMatrix
 if TYPE_CHECKING:
     from respkit.train import History
 
-__all__ = ["plot_confusion", "plot_history", "plot_losses", "plot_scores", "plot_spectrogram", "row_shares", "summarise"]
+__all__ = [
+    "plot_confusion",
+    "plot_history",
+    "plot_losses",
+    "plot_scores",
+    "plot_spectrogram",
+    "row_shares",
+    "summarise",
+]
 
 # A score as the chapters hold it: one number, the per-seed values, or a results summary {"mean", "std"}.
 Score = Union[float, Sequence[float], Mapping[str, float]]
@@ -63,7 +71,9 @@ def plot_confusion(
     ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(cm.matrix):
         # White on dark cells, black on light ones.
-        ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color="white" if shares[i, j] > 0.5 else "black")
+        ax.text(
+            j, i, str(count), ha="center", va="center", fontsize=8, color="white" if shares[i, j] > 0.5 else "black"
+        )
     names = list(labels) if labels is not None else list(cm.classes)
     if len(names) != len(cm.classes):
         raise ValueError(f"labels names {len(names)} classes, the matrix has {len(cm.classes)}")
@@ -114,10 +124,20 @@ def plot_spectrogram(
     right = duration if duration is not None else n_time
     top = max_freq_hz if max_freq_hz is not None else n_freq
     ax = _axes(ax, (7, 2.6))
-    shown = ax.imshow(values, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
-                      extent=(0, right, 0, top), interpolation="nearest")
-    ax.set(xlabel="time (s)" if duration is not None else "frame",
-           ylabel="frequency (Hz)" if max_freq_hz is not None else ylabel)
+    shown = ax.imshow(
+        values,
+        origin="lower",
+        aspect="auto",
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        extent=(0, right, 0, top),
+        interpolation="nearest",
+    )
+    ax.set(
+        xlabel="time (s)" if duration is not None else "frame",
+        ylabel="frequency (Hz)" if max_freq_hz is not None else ylabel,
+    )
     if title is not None:
         ax.set_title(title)
     if colorbar is not None:
@@ -167,8 +187,9 @@ def plot_history(
             label = " ".join(part for part in (name, key) if part)
             (line,) = metric_ax.plot(epochs[: len(values)], values, "o-", ms=3, label=label)
             if k == 0 and run.best_epoch is not None:
-                metric_ax.plot(epochs[run.best_epoch], values[run.best_epoch], "o", ms=10, mfc="none",
-                               color=line.get_color())
+                metric_ax.plot(
+                    epochs[run.best_epoch], values[run.best_epoch], "o", ms=10, mfc="none", color=line.get_color()
+                )
         if consecutive:
             start += len(run.train)
     loss_ax.set(xlabel="epoch", ylabel=loss, title="training loss")
@@ -201,7 +222,7 @@ def plot_losses(
         window = min(smooth, len(values))
         if window > 1:
             mean = np.convolve(values, np.ones(window) / window, mode="valid")
-            ax.plot(steps[window - 1:], mean, lw=2, color=raw.get_color(), label=name or None)
+            ax.plot(steps[window - 1 :], mean, lw=2, color=raw.get_color(), label=name or None)
         elif name:
             raw.set_label(name)
     ax.set(xlabel="step", ylabel=ylabel, title=title)
@@ -233,8 +254,9 @@ def plot_scores(
 
     ``scores`` maps names to scores (see :func:`summarise` for the forms a score takes), or series
     names to such mappings, which draws grouped bars: one group per name, one colour per series
-    (e.g. ``{"this run": {...}, "paper": {...}}``). A score without spread (one number) gets no error bar. ``reference`` adds a dashed horizontal line
-    labelled ``reference_label``, such as the score of always predicting "normal".
+    (e.g. ``{"this run": {...}, "paper": {...}}``). A score without spread (one number) gets no error bar.
+    ``reference`` adds a dashed horizontal line labelled ``reference_label``, such as the score of always
+    predicting "normal".
     """
     if kind not in ("bar", "point"):
         raise ValueError(f"kind must be 'bar' or 'point', got {kind!r}")

@@ -38,7 +38,9 @@ class Chapter:
     @property
     def install_spec(self) -> str:
         """:data:`INSTALL_SPEC` with this chapter's extras (``respkit[scale]@git+...``)."""
-        return INSTALL_SPEC.replace("respkit@", f"respkit[{','.join(self.extras)}]@", 1) if self.extras else INSTALL_SPEC
+        return (
+            INSTALL_SPEC.replace("respkit@", f"respkit[{','.join(self.extras)}]@", 1) if self.extras else INSTALL_SPEC
+        )
 
     @property
     def colab_url(self) -> str:
@@ -60,11 +62,11 @@ CHAPTERS = (
         "Chapter 4: The Audio Spectrogram Transformer and Patch-Mix contrastive learning",
         ("icbhi", "sprsound"),
     ),
-    Chapter("book/ch5_ssm.ipynb", "Chapter 5: State-space models, spectral analysis and Lung-SRAD",
-            ("icbhi", "sprsound")),
+    Chapter(
+        "book/ch5_ssm.ipynb", "Chapter 5: State-space models, spectral analysis and Lung-SRAD", ("icbhi", "sprsound")
+    ),
     Chapter("book/ch6_bench.ipynb", "Chapter 6: All methods on one bench", ("sprsound",)),
-    Chapter("book/appendix_supcon_public.ipynb", "Appendix: Chapter 3 against the paper's public code",
-            ("sprsound",)),
+    Chapter("book/appendix_supcon_public.ipynb", "Appendix: Chapter 3 against the paper's public code", ("sprsound",)),
     Chapter("book/appendix_scale.ipynb", "Appendix: Running at scale", ("sprsound",), extras=("scale",)),
 )
 

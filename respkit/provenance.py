@@ -41,7 +41,12 @@ def provenance(package: str | Path = _PACKAGE) -> dict[str, Any]:
         if commit:  # None before the first commit
             changes = _git(package, "status", "--porcelain", "--untracked-files=no")
             dirty = None if changes is None else bool(changes)
-            return {"git_commit": commit, "git_dirty": dirty, "git_source": f"git checkout holding {package}", **version}
+            return {
+                "git_commit": commit,
+                "git_dirty": dirty,
+                "git_source": f"git checkout holding {package}",
+                **version,
+            }
     commit = os.environ.get(COMMIT_VARIABLE, "").strip()
     if commit:
         flag = os.environ.get(DIRTY_VARIABLE, "").strip().lower()
@@ -49,6 +54,7 @@ def provenance(package: str | Path = _PACKAGE) -> dict[str, Any]:
         return {"git_commit": commit, "git_dirty": dirty, "git_source": f"${COMMIT_VARIABLE}", **version}
     reason = f"unknown: {package} is not in a git checkout and ${COMMIT_VARIABLE} is not set"
     return {"git_commit": None, "git_dirty": None, "git_source": reason, **version}
+
 
 def _git(cwd: Path, *args: str) -> str | None:
     """``git args`` run in ``cwd``: its stripped output, or ``None`` when git is missing or fails."""

@@ -94,8 +94,10 @@ class RunArtifacts:
         folder = Path(folder)
         missing = [name for name in (PREDICTIONS_FILE, HISTORY_FILE, INFO_FILE) if not (folder / name).is_file()]
         if missing:
-            raise FileNotFoundError(f"{folder}: no {', '.join(missing)}; this run's work folder is not here "
-                                    "(run_experiment(..., reuse=False) trains again and writes it)")
+            raise FileNotFoundError(
+                f"{folder}: no {', '.join(missing)}; this run's work folder is not here "
+                "(run_experiment(..., reuse=False) trains again and writes it)"
+            )
         info = json.loads((folder / INFO_FILE).read_text())
         histories = {k: History.from_dict(v) for k, v in json.loads((folder / HISTORY_FILE).read_text()).items()}
         artifacts = cls(info["classes"], histories, metrics=info["metrics"], info=info["info"])
@@ -104,7 +106,8 @@ class RunArtifacts:
         for split in {key.split("/")[0] for key in arrays}:
             if f"{split}/y_true" in arrays:
                 artifacts.predictions[split] = Predictions(
-                    arrays[f"{split}/y_true"], arrays[f"{split}/y_pred"], arrays[f"{split}/scores"])
+                    arrays[f"{split}/y_true"], arrays[f"{split}/y_pred"], arrays[f"{split}/scores"]
+                )
             if f"{split}/groups" in arrays:
                 artifacts.groups[split] = arrays[f"{split}/groups"]
             if f"{split}/embeddings" in arrays:

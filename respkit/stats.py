@@ -20,8 +20,14 @@ import numpy as np
 Score = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
 
 
-def patient_bootstrap(y_true: np.ndarray, predictions: Mapping[str, np.ndarray], groups: np.ndarray,
-                      score: Score, n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
+def patient_bootstrap(
+    y_true: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    groups: np.ndarray,
+    score: Score,
+    n: int = 1000,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """The score of each named prediction array over ``n`` resamples of the held-out *patients*.
 
     Args:
@@ -49,9 +55,16 @@ def paired_difference(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict
     return {"mean": float(diff.mean()), "low": float(low), "high": float(high), "p_better": float((diff > 0).mean())}
 
 
-def compare_pairs(y_true: np.ndarray, groups: np.ndarray, predictions: Mapping[str, Sequence[np.ndarray]],
-                  pairs: Sequence[tuple[str, str]], score: Score, n: int = 1000, seed: int = 0,
-                  level: float = 0.95) -> list[dict[str, Any]]:
+def compare_pairs(
+    y_true: np.ndarray,
+    groups: np.ndarray,
+    predictions: Mapping[str, Sequence[np.ndarray]],
+    pairs: Sequence[tuple[str, str]],
+    score: Score,
+    n: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[dict[str, Any]]:
     """Paired score differences ``a − b`` of methods trained over several seeds, on resampled patients.
 
     Args:
@@ -72,11 +85,19 @@ def compare_pairs(y_true: np.ndarray, groups: np.ndarray, predictions: Mapping[s
     full = {key: score(y_true, y_pred)["score"] for key, y_pred in arrays.items()}
     rows = []
     for a, b in pairs:
-        interval = paired_difference(np.mean([draws[k] for k in keys[a]], axis=0),
-                                     np.mean([draws[k] for k in keys[b]], axis=0), level)
+        interval = paired_difference(
+            np.mean([draws[k] for k in keys[a]], axis=0), np.mean([draws[k] for k in keys[b]], axis=0), level
+        )
         point = np.mean([full[k] for k in keys[a]]) - np.mean([full[k] for k in keys[b]])
-        rows.append({"a": a, "b": b, "point": float(point), **interval,
-                     "within_noise": interval["low"] <= 0 <= interval["high"]})
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "point": float(point),
+                **interval,
+                "within_noise": interval["low"] <= 0 <= interval["high"],
+            }
+        )
     return rows
 
 
@@ -93,9 +114,15 @@ def standard_error(values: Sequence[float] | np.ndarray) -> float:
     return float(values.std(ddof=1) / np.sqrt(values.size))
 
 
-def per_class_recall_intervals(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray,
-                               classes: Sequence[str] | int, n: int = 1000, seed: int = 0,
-                               level: float = 0.95) -> dict[str, dict[str, float]]:
+def per_class_recall_intervals(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    groups: np.ndarray,
+    classes: Sequence[str] | int,
+    n: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, dict[str, float]]:
     """Each class's recall on all items, and its ``level`` interval over ``n`` resamples of the patients.
 
     Args:
@@ -118,8 +145,9 @@ def per_class_recall_intervals(y_true: np.ndarray, y_pred: np.ndarray, groups: n
     names = [str(i) for i in range(classes)] if isinstance(classes, int) else list(classes)
     y_true, y_pred, groups = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
     if not (y_true.shape == y_pred.shape == groups.shape) or y_true.ndim != 1:
-        raise ValueError(f"y_true, y_pred and groups must be [N] each, got {y_true.shape}, {y_pred.shape}, "
-                         f"{groups.shape}")
+        raise ValueError(
+            f"y_true, y_pred and groups must be [N] each, got {y_true.shape}, {y_pred.shape}, {groups.shape}"
+        )
     k = len(names)
     if y_true.size == 0 or min(y_true.min(), y_pred.min()) < 0 or max(y_true.max(), y_pred.max()) >= k:
         raise ValueError(f"y_true and y_pred must be non-empty labels in 0..{k - 1} for {k} classes")
@@ -141,6 +169,11 @@ def per_class_recall_intervals(y_true: np.ndarray, y_pred: np.ndarray, groups: n
     for c, name in enumerate(names):
         column = recalls[:, c][~np.isnan(recalls[:, c])]
         low, high = np.quantile(column, [(1 - level) / 2, (1 + level) / 2]) if column.size else (np.nan, np.nan)
-        out[name] = {"recall": float(correct[c] / total[c]) if total[c] else 0.0, "low": float(low),
-                     "high": float(high), "support": float(total[c]), "patients": float((support[:, c] > 0).sum())}
+        out[name] = {
+            "recall": float(correct[c] / total[c]) if total[c] else 0.0,
+            "low": float(low),
+            "high": float(high),
+            "support": float(total[c]),
+            "patients": float((support[:, c] > 0).sum()),
+        }
     return out

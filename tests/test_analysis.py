@@ -96,8 +96,12 @@ def test_recorder_captures_dass_stages():
 def test_spectral_profile_on_dass():
     torch.manual_seed(0)
     model = create_model("dass_tiny").train()
-    curves = spectral_profile(model, torch.randn(2, 1, 64, 64), ["stages.0.blocks.0", "stages.1.blocks.0"],
-                              to_map=lambda t: t.permute(0, 3, 1, 2))
+    curves = spectral_profile(
+        model,
+        torch.randn(2, 1, 64, 64),
+        ["stages.0.blocks.0", "stages.1.blocks.0"],
+        to_map=lambda t: t.permute(0, 3, 1, 2),
+    )
     assert model.training  # mode restored
     freqs, values = curves["stages.0.blocks.0"]
     assert len(freqs) == 9 and values[0] == 0 and torch.isfinite(values).all()

@@ -111,7 +111,7 @@ def test_noise_reaches_the_requested_snr(noise):
 def test_colored_noise_has_the_spectral_slope_of_its_color(color, exponent):
     x = torch.randn(16, 1, 8192) * 0.1
     noise = (ColoredNoise(snr_db=(0.0, 0.0), colors=(color,))(x, generator=gen(0)) - x)[:, 0]
-    power = torch.fft.rfft(noise).abs().pow(2).mean(0)                    # averaged periodogram
+    power = torch.fft.rfft(noise).abs().pow(2).mean(0)  # averaged periodogram
     f = torch.arange(power.numel(), dtype=torch.float64)
     keep = slice(20, power.numel() - 1)
     # Least-squares slope of log power against log frequency.
@@ -148,7 +148,7 @@ def test_fade_formulas_at_known_points():
     t = torch.tensor([0.0, 0.5, 1.0])
     assert torch.allclose(fade_in_formula("linear", t), torch.tensor([0.0, 0.5, 1.0]))
     assert torch.allclose(fade_in_formula("logarithmic", t), torch.tensor([0.0, math.log10(0.6) + 1, 1.0]))
-    assert torch.allclose(fade_in_formula("exponential", t), torch.tensor([0.0, 2 ** -0.5 / 2, 1.0]))
+    assert torch.allclose(fade_in_formula("exponential", t), torch.tensor([0.0, 2**-0.5 / 2, 1.0]))
     assert torch.allclose(fade_in_formula("quarter_sine", t), torch.tensor([0.0, math.sqrt(0.5), 1.0]))
     assert torch.allclose(fade_in_formula("half_sine", t), torch.tensor([0.0, 0.5, 1.0]), atol=1e-6)
 
@@ -160,15 +160,25 @@ def test_fade_envelope_follows_its_formula_and_is_monotone(shape):
     found = set()
     for env in envelope:
         head, tail = env[:half], env[half:]
-        assert (head.diff() >= -1e-6).all() and (tail.diff() <= 1e-6).all()   # rises, then falls
+        assert (head.diff() >= -1e-6).all() and (tail.diff() <= 1e-6).all()  # rises, then falls
         # Some fade-in length n <= L/2 must reproduce the head, and some fade-out length the tail.
-        fits_in = [n for n in range(half + 1) if torch.allclose(
-            head, torch.cat([fade_in_formula(shape, torch.linspace(0, 1, n)), torch.ones(half - n)]), atol=1e-5)]
-        fits_out = [n for n in range(half + 1) if torch.allclose(
-            tail, torch.cat([torch.ones(half - n), fade_in_formula(shape, torch.linspace(1, 0, n))]), atol=1e-5)]
+        fits_in = [
+            n
+            for n in range(half + 1)
+            if torch.allclose(
+                head, torch.cat([fade_in_formula(shape, torch.linspace(0, 1, n)), torch.ones(half - n)]), atol=1e-5
+            )
+        ]
+        fits_out = [
+            n
+            for n in range(half + 1)
+            if torch.allclose(
+                tail, torch.cat([torch.ones(half - n), fade_in_formula(shape, torch.linspace(1, 0, n))]), atol=1e-5
+            )
+        ]
         assert fits_in and fits_out
         found.add((fits_in[0], fits_out[0]))
-    assert len(found) > 1                                                   # lengths drawn per item
+    assert len(found) > 1  # lengths drawn per item
 
 
 def test_time_shift_is_a_roll_per_item():
@@ -187,7 +197,7 @@ def test_time_mask_replaces_exactly_the_fraction_with_quiet_noise():
     out = TimeMask(fraction=1 / 8, noise_level=0.01)(x, generator=gen(0))
     for item, masked in zip(x, out):
         changed = (item != masked)[0].nonzero().flatten()
-        assert len(changed) == 100 and changed[-1] - changed[0] == 99       # one contiguous segment of L/8
+        assert len(changed) == 100 and changed[-1] - changed[0] == 99  # one contiguous segment of L/8
         assert masked[0, changed].std() < 0.05 * item.std()
     starts = {(a != b)[0].nonzero()[0].item() for a, b in zip(x, out)}
     assert len(starts) > 1
@@ -225,9 +235,9 @@ def test_spec_augment_masks_within_widths_filled_with_the_mean():
     widths_f, widths_t = [], []
     for item, masked in zip(x, out):
         # The module takes the mean with another reduction order: equal up to rounding.
-        filled = torch.isclose(masked, item.mean(), rtol=0, atol=1e-6)   # [1, F, T]
-        rows = filled[0].all(dim=1)                                       # whole frequency rows
-        cols = filled[0].all(dim=0)                                       # whole time columns
+        filled = torch.isclose(masked, item.mean(), rtol=0, atol=1e-6)  # [1, F, T]
+        rows = filled[0].all(dim=1)  # whole frequency rows
+        cols = filled[0].all(dim=0)  # whole time columns
         # Outside the masked rows/cols nothing changed; inside, everything is the mean.
         untouched = ~(rows[:, None] | cols[None, :])
         assert torch.equal(masked[0][untouched], item[0][untouched])
@@ -235,7 +245,7 @@ def test_spec_augment_masks_within_widths_filled_with_the_mean():
         widths_f += mask_runs(rows)
         widths_t += mask_runs(cols)
     assert max(widths_f) <= 48 and max(widths_t) <= 160
-    assert len(set(widths_f)) > 1 and len(set(widths_t)) > 1             # widths per item
+    assert len(set(widths_f)) > 1 and len(set(widths_t)) > 1  # widths per item
 
 
 def test_spec_augment_two_masks_constant_fill_and_single_item():
@@ -267,7 +277,7 @@ def test_random_crop_windows_per_item_and_pads_short_inputs():
     starts = set()
     for item, crop in zip(x, out):
         start = int(crop[0, 0, 0] - item[0, 0, 0])
-        assert torch.equal(crop, item[..., start:start + 30])
+        assert torch.equal(crop, item[..., start : start + 30])
         starts.add(start)
     assert len(starts) > 1
     along_freq = RandomCrop(1, dim=-2)(x, generator=gen(0))
@@ -284,7 +294,7 @@ def test_compose_random_apply_and_two_views():
     g = gen(0)
     manual = fade(shift(x, generator=g), generator=g)
     assert torch.equal(Compose(shift, fade)(x, generator=gen(0)), manual)
-    assert nn.Sequential(shift, fade)(x).shape == x.shape                  # also composes with nn.Sequential
+    assert nn.Sequential(shift, fade)(x).shape == x.shape  # also composes with nn.Sequential
 
     assert torch.equal(RandomApply(WhiteNoise(), p=0.0)(x, generator=gen(0)), x)
     noisy = RandomApply(WhiteNoise(), p=0.5)(x, generator=gen(0))

@@ -194,10 +194,22 @@ def test_json_string_and_numeric_times_unsorted_events(tmp_path):
     "record,problem",
     [
         ({"event_annotation": []}, "missing key"),
-        ({"record_annotation": "Normal", "event_annotation": [{"start": "1", "type": "Normal"}]}, r"missing key\(s\) \['end'\]"),
-        ({"record_annotation": "Normal", "event_annotation": [{"start": "1s", "end": "9", "type": "Normal"}]}, "event 0"),
-        ({"record_annotation": "Normal", "event_annotation": [{"start": "9", "end": "1", "type": "Normal"}]}, "start < end"),
-        ({"record_annotation": "Normal", "event_annotation": [{"start": "1", "end": "9", "type": "Squeak"}]}, "unknown type"),
+        (
+            {"record_annotation": "Normal", "event_annotation": [{"start": "1", "type": "Normal"}]},
+            r"missing key\(s\) \['end'\]",
+        ),
+        (
+            {"record_annotation": "Normal", "event_annotation": [{"start": "1s", "end": "9", "type": "Normal"}]},
+            "event 0",
+        ),
+        (
+            {"record_annotation": "Normal", "event_annotation": [{"start": "9", "end": "1", "type": "Normal"}]},
+            "start < end",
+        ),
+        (
+            {"record_annotation": "Normal", "event_annotation": [{"start": "1", "end": "9", "type": "Squeak"}]},
+            "unknown type",
+        ),
         ({"record_annotation": "Fine", "event_annotation": []}, "unknown record label"),
         ("{not json", "not valid JSON"),
     ],

@@ -25,8 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "book" / "ch6_bench.ipynb"
 SEEDS = 2
 # Toy sizes: the cpu profile's recipes, a few dozen events, one epoch.
-TINY = {"duration": 1.0, "batch_size": 8, "epoch_items": 16, "max_train": 48, "max_val": 24, "max_test": 16,
-        "train.epochs": 1}
+TINY = {
+    "duration": 1.0,
+    "batch_size": 8,
+    "epoch_items": 16,
+    "max_train": 48,
+    "max_val": 24,
+    "max_test": 16,
+    "train.epochs": 1,
+}
 TINY_AST = {**TINY, "model_kwargs": {"embed_dim": 16, "depth": 1, "num_heads": 2}}
 TINY_BY_RECIPE = {  # AST before DASS in METHODS; their file names sort the other way round
     "patchmix.finetune": TINY_AST,
@@ -111,8 +118,7 @@ def test_compare_pairs_averages_seeds_and_calls_ties_noise():
     groups = np.repeat(np.arange(30), 10)  # 30 patients, 10 events each
     y_true = rng.integers(0, 7, groups.size)
     normal = np.zeros_like(y_true)
-    predictions = {"perfect": [y_true, y_true], "normal": [normal], "copy": [normal.copy()],
-                   "mixed": [y_true, normal]}
+    predictions = {"perfect": [y_true, y_true], "normal": [normal], "copy": [normal.copy()], "mixed": [y_true, normal]}
     score = score_function("sprsound", "1-2")
     pairs = [("perfect", "normal"), ("normal", "copy"), ("mixed", "normal")]
     rows = compare_pairs(y_true, groups, predictions, pairs, score, n=200)
@@ -149,8 +155,9 @@ def execute_chapter(folder: Path) -> list[str]:
     (cell,) = [c for c in notebook.cells if line in c.source]
     cell.source = cell.source.replace(line, f"load_bench({str(folder)!r}, task=TASK)")
     env = {**os.environ, "RESPKIT_THREADS": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(CHAPTER.parent)}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(CHAPTER.parent)}}
+    )
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
@@ -172,8 +179,12 @@ def test_chapter_renders_a_bench(bench):
     folder, _ = bench
     before = sorted(path for path in folder.rglob("*"))
     texts = "\n".join(execute_chapter(folder))
-    for expected in ("| method | ch. | parameters | CPU-min/run |", "| AST + Patch-Mix CL − AST fine-tune | 4 |",
-                     "| method | bench: held-out score | the paper reports |", "not run yet: SupCon"):
+    for expected in (
+        "| method | ch. | parameters | CPU-min/run |",
+        "| AST + Patch-Mix CL − AST fine-tune | 4 |",
+        "| method | bench: held-out score | the paper reports |",
+        "not run yet: SupCon",
+    ):
         assert expected in texts
     assert "Lung-SRAD − DASS fine-tune" not in texts  # a pair with a missing method is left out
     assert sorted(path for path in folder.rglob("*")) == before  # it trained nothing

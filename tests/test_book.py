@@ -6,10 +6,10 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 import yaml
 
@@ -43,7 +43,9 @@ def test_pyproject_names_the_same_repository_licence_and_package_data():
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     bench = BENCH_DIR.relative_to(book.RECORDED_RESULTS.parent)  # chapter 6's results and predictions
     assert meta["tool"]["setuptools"]["package-data"]["respkit"] == [
-        f"{book.RECORDED_RESULTS.name}/*.json", f"{bench}/*.json", f"{bench}/*.npz"
+        f"{book.RECORDED_RESULTS.name}/*.json",
+        f"{bench}/*.json",
+        f"{bench}/*.npz",
     ]
 
 
@@ -83,8 +85,9 @@ def test_each_chapter_teaches_in_the_book_s_shape(chapter):
     assert 2 <= len(exercises) <= 4
     for item in exercises:
         for part in ("Hint", "Solution"):
-            assert re.search(rf"^\s*:::{{admonition}} {part}\s*\n\s*:class: dropdown", item, re.MULTILINE), \
+            assert re.search(rf"^\s*:::{{admonition}} {part}\s*\n\s*:class: dropdown", item, re.MULTILINE), (
                 f"exercise {item[:40]!r} needs a folded {part}"
+            )
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     assert [line for source in code for line in source.splitlines() if len(line) > 88] == []  # no sideways scroll
     assert [len(s.splitlines()) for s in code if len(s.splitlines()) > 30] == []
@@ -120,8 +123,13 @@ def test_sync_is_idempotent_and_writes_gpu_metadata(tmp_path):
     notebook = {
         "cells": [
             {"cell_type": "markdown", "metadata": {}, "source": ["# 1. Title\n"]},
-            {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-             "source": ["import respkit\n", "session = setup_chapter('old')"]},
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": ["import respkit\n", "session = setup_chapter('old')"],
+            },
         ],
         "metadata": {"colab": {"name": "kept"}},
         "nbformat": 4,
@@ -235,18 +243,44 @@ $$
 
 def _widget_notebook() -> dict:
     """A notebook as the book build leaves it after a widget was shown: a view output and the saved state."""
-    state = {"abc": {"model_name": "IntSliderModel", "model_module": "@jupyter-widgets/controls",
-                     "model_module_version": "2.0.0", "state": {"value": 3}}}
+    state = {
+        "abc": {
+            "model_name": "IntSliderModel",
+            "model_module": "@jupyter-widgets/controls",
+            "model_module_version": "2.0.0",
+            "state": {"value": 3},
+        }
+    }
     return {
-        "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Widgets\n"]},
-                  {"cell_type": "code", "execution_count": 1, "metadata": {}, "source": ["slider"], "outputs": [
-                      {"output_type": "display_data", "metadata": {}, "data": {
-                          "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2,
-                                                                       "version_minor": 0},
-                          "text/plain": ["IntSlider(value=3)"]}}]}],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                     "widgets": {"application/vnd.jupyter.widget-state+json": {
-                         "state": state, "version_major": 2, "version_minor": 0}}},
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# Widgets\n"]},
+            {
+                "cell_type": "code",
+                "execution_count": 1,
+                "metadata": {},
+                "source": ["slider"],
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {
+                            "application/vnd.jupyter.widget-view+json": {
+                                "model_id": "abc",
+                                "version_major": 2,
+                                "version_minor": 0,
+                            },
+                            "text/plain": ["IntSlider(value=3)"],
+                        },
+                    }
+                ],
+            },
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "widgets": {
+                "application/vnd.jupyter.widget-state+json": {"state": state, "version_major": 2, "version_minor": 0}
+            },
+        },
         "nbformat": 4,
         "nbformat_minor": 5,
     }

@@ -62,9 +62,22 @@ def wheel(tmp_path_factory) -> Path:
         shutil.copy(ROOT / name, source / name)
     dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-         "-w", str(dist), str(source)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(dist),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (path,) = dist.glob("respkit-*.whl")
     return path
@@ -85,8 +98,12 @@ def fresh_runtime(folder: Path, preinstalled: Path) -> Path:
     """A virtual environment that sees ``preinstalled`` (through a .pth file) and holds nothing itself."""
     venv.EnvBuilder(with_pip=False).create(folder)
     python = folder / "bin" / "python"
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     (Path(site) / "colab-preinstalled.pth").write_text(f"{preinstalled}\n")
     return python
 
@@ -121,8 +138,15 @@ def test_first_cell_installs_from_the_override_and_keeps_torch(chapter, wheel, p
         "CUDA_VISIBLE_DEVICES": "",  # the same profile (quick) on any machine
         "COLAB_RELEASE_TAG": "test",  # what Colab's runtime sets: the setup's Colab advice shows
     }
-    run = subprocess.run([python, "runner.py", "cell.py", "report.py"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=600, check=False)  # the output explains a failure
+    run = subprocess.run(
+        [python, "runner.py", "cell.py", "report.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )  # the output explains a failure
     out = run.stdout
     assert run.returncode == 0, out + run.stderr
 

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from respkit.models import create_model
 from respkit.models.dass import SS2D, convert_dass_state_dict, cross_merge, cross_scan, load_dass_checkpoint
-from respkit.models.smoothing import GaussianSmoothing
 from respkit.models.scan import selective_scan_ref
+from respkit.models.smoothing import GaussianSmoothing
 
 
 def tiny(**kwargs):
@@ -78,8 +78,18 @@ def test_ss2d_equals_four_separate_reference_scans(gate):
         dbl = torch.einsum("cd,bdl->bcl", op.x_proj_weight[k], u)
         dt, B, C = dbl[:, :r], dbl[:, r : r + n], dbl[:, r + n :]
         delta = torch.einsum("dr,brl->bdl", op.dt_projs_weight[k], dt)
-        ys.append(selective_scan_ref(u, delta, -op.A_logs[k * d : (k + 1) * d].exp(), B, C, op.Ds[k * d : (k + 1) * d],
-                                     delta_bias=op.dt_projs_bias[k], delta_softplus=True))
+        ys.append(
+            selective_scan_ref(
+                u,
+                delta,
+                -op.A_logs[k * d : (k + 1) * d].exp(),
+                B,
+                C,
+                op.Ds[k * d : (k + 1) * d],
+                delta_bias=op.dt_projs_bias[k],
+                delta_softplus=True,
+            )
+        )
     rows = ys[0] + ys[2].flip(-1)
     cols = ys[1] + ys[3].flip(-1)
     y = rows.view(2, d, 3, 5) + cols.view(2, d, 5, 3).transpose(2, 3)
@@ -91,19 +101,24 @@ def test_ss2d_equals_four_separate_reference_scans(gate):
 
 def released_state_dict(model):
     """respkit -> released DASS names, written out independently of the converter (the inverse table)."""
-    inverse = {"patch_embed.conv1.": "patch_embed.0.", "patch_embed.norm1.": "patch_embed.2.",
-               "patch_embed.conv2.": "patch_embed.5.", "patch_embed.norm2.": "patch_embed.7.",
-               "norm.": "classifier.norm.", "head.": "classifier.head."}
+    inverse = {
+        "patch_embed.conv1.": "patch_embed.0.",
+        "patch_embed.norm1.": "patch_embed.2.",
+        "patch_embed.conv2.": "patch_embed.5.",
+        "patch_embed.norm2.": "patch_embed.7.",
+        "norm.": "classifier.norm.",
+        "head.": "classifier.head.",
+    }
     out = {}
     for key, value in model.state_dict().items():
         new = key
         if key.startswith("stages."):
-            new = "layers." + key[len("stages."):]
+            new = "layers." + key[len("stages.") :]
             new = new.replace("downsample.conv.", "downsample.1.").replace("downsample.norm.", "downsample.3.")
         else:
             for old, rel in inverse.items():
                 if key.startswith(old):
-                    new = rel + key[len(old):]
+                    new = rel + key[len(old) :]
         out["module.v." + new] = value.clone()
     return out
 

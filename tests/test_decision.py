@@ -14,13 +14,15 @@ SCORE = sprsound_scorer("2-1")  # 3 classes: Normal, Adventitious, Poor Quality
 # A 3-class toy on which the argmax calls every item abnormal. Training labels 6 : 2 : 2 under a balanced
 # sampler give log(pi / uniform) = log([1.8, 0.6, 0.6]): Normal gains log 3 = 1.0986 * tau over each other class.
 TRAIN_LABELS = np.array([0] * 6 + [1] * 2 + [2] * 2)
-TOY_SCORES = np.array([
-    [0.30, 0.50, 0.20],  # a: Normal; 3 * 0.30 = 0.90 > 0.50 flips at tau = 1; sqrt(3) * 0.30 = 0.52 > 0.50 at 0.5
-    [0.20, 0.70, 0.10],  # b: Adventitious; 0.60 < 0.70 stays at tau = 1
-    [0.25, 0.15, 0.60],  # c: Normal; 0.75 > 0.60 flips at tau = 1; sqrt(3) * 0.25 = 0.43 < 0.60 stays at 0.5
-    [0.10, 0.10, 0.80],  # d: Poor Quality; 0.30 < 0.80 stays
-    [0.40, 0.45, 0.15],  # e: Normal; 1.20 > 0.45 flips at tau = 1 (and 0.69 > 0.45 at 0.5)
-])
+TOY_SCORES = np.array(
+    [
+        [0.30, 0.50, 0.20],  # a: Normal; 3 * 0.30 = 0.90 > 0.50 flips at tau = 1; sqrt(3) * 0.30 = 0.52 > 0.50 at 0.5
+        [0.20, 0.70, 0.10],  # b: Adventitious; 0.60 < 0.70 stays at tau = 1
+        [0.25, 0.15, 0.60],  # c: Normal; 0.75 > 0.60 flips at tau = 1; sqrt(3) * 0.25 = 0.43 < 0.60 stays at 0.5
+        [0.10, 0.10, 0.80],  # d: Poor Quality; 0.30 < 0.80 stays
+        [0.40, 0.45, 0.15],  # e: Normal; 1.20 > 0.45 flips at tau = 1 (and 0.69 > 0.45 at 0.5)
+    ]
+)
 TOY_TRUE = np.array([0, 1, 0, 2, 0])
 ARGMAX = np.array([1, 1, 2, 2, 1])
 # Perfect decisions need log(0.6 / 0.25) < tau log 3 (c flips) and tau log 3 < log(0.7 / 0.2) (b stays):
@@ -37,8 +39,9 @@ def test_the_prior_comes_from_training_label_counts_and_the_sampler():
     np.testing.assert_allclose(prior.train, [1 / 3] * 3)  # a balanced sampler trains under a uniform prior
     np.testing.assert_allclose(prior.log_ratio, np.log([1.8, 0.6, 0.6]))
     # Unbalanced training already saw pi: nothing to correct.
-    np.testing.assert_allclose(ClassPrior.from_training_labels(TRAIN_LABELS, 3, balanced=False, smoothing=0)
-                               .log_ratio, 0.0, atol=1e-12)
+    np.testing.assert_allclose(
+        ClassPrior.from_training_labels(TRAIN_LABELS, 3, balanced=False, smoothing=0).log_ratio, 0.0, atol=1e-12
+    )
     # Square-root balancing draws class c with share ∝ sqrt(n_c): sqrt(6) : sqrt(2) : sqrt(2).
     half = ClassPrior.from_training_labels(TRAIN_LABELS, 3, balanced=0.5, smoothing=0)
     np.testing.assert_allclose(half.train, np.sqrt([6, 2, 2]) / np.sqrt([6, 2, 2]).sum())
@@ -87,8 +90,7 @@ def test_tau_zero_is_the_argmax():
 
 
 def test_fitting_tau_picks_the_hand_computed_value():
-    rule = DecisionRule("prior", log_ratio=toy_prior().log_ratio, taus=[0, 0.5, 1, 2]).fit(TOY_SCORES, TOY_TRUE,
-                                                                                           SCORE)
+    rule = DecisionRule("prior", log_ratio=toy_prior().log_ratio, taus=[0, 0.5, 1, 2]).fit(TOY_SCORES, TOY_TRUE, SCORE)
     # tau: 0 -> sp 0, se 1, score 0.25; 0.5 -> sp 2/3, se 1, (5/6 + 4/5) / 2; 1 -> all right; 2 -> all Normal, 0.25.
     assert rule.argmax_score == pytest.approx(0.25)
     assert rule.tau == 1.0 and rule.val_score == 1.0
@@ -138,9 +140,10 @@ def test_apply_rules_fits_on_validation_only():
     test_scores = rng.dirichlet(np.ones(3), size=40)
     test_true = test_scores.argmax(axis=1)
     assert DecisionRule("prior", log_ratio=toy_prior().log_ratio).fit(test_scores, test_true, SCORE).tau == 0.0
-    runs = [apply_rules(val, {"test": Predictions(labels, test_scores.argmax(1), test_scores)}, SCORE,
-                        prior=toy_prior())
-            for labels in (test_true, rng.permutation(test_true), np.zeros(40, dtype=int))]
+    runs = [
+        apply_rules(val, {"test": Predictions(labels, test_scores.argmax(1), test_scores)}, SCORE, prior=toy_prior())
+        for labels in (test_true, rng.permutation(test_true), np.zeros(40, dtype=int))
+    ]
     runs.append(apply_rules(val, {"test": test_scores}, SCORE, prior=toy_prior()))  # scores only, no labels
     for decisions in runs:
         assert decisions.rules["prior"].tau == 0.8  # the validation fit, whatever the test labels
@@ -149,8 +152,9 @@ def test_apply_rules_fits_on_validation_only():
             np.testing.assert_array_equal(decisions.predictions[method]["test"], runs[0].predictions[method]["test"])
     decisions = runs[0]
     np.testing.assert_array_equal(decisions.predictions["argmax"]["test"], test_scores.argmax(axis=1))
-    np.testing.assert_array_equal(decisions.predictions["prior"]["test"],
-                                  np.argmax(np.log(test_scores) + 0.8 * toy_prior().log_ratio, axis=1))
+    np.testing.assert_array_equal(
+        decisions.predictions["prior"]["test"], np.argmax(np.log(test_scores) + 0.8 * toy_prior().log_ratio, axis=1)
+    )
     table = decisions.evaluate({"val": TOY_TRUE}, SCORE)
     assert table["argmax"]["val"] == pytest.approx(0.25) and table["prior"]["val"] == table["biases"]["val"] == 1.0
 

@@ -72,8 +72,11 @@ class TinyDDP(Recipe):
 
         trainer = Trainer(Supervised(model), replace(config.train, seed=seed), checkpoint_dir=workdir, progress=False)
         history = trainer.fit(loader, evaluate)
-        return {"train_loss": history.epoch_loss[-1], **history.eval[-1],
-                "weight_norm": sum(p.detach().norm().item() ** 2 for p in model.parameters())}
+        return {
+            "train_loss": history.epoch_loss[-1],
+            **history.eval[-1],
+            "weight_norm": sum(p.detach().norm().item() ** 2 for p in model.parameters()),
+        }
 
 
 class FakeData:
@@ -98,8 +101,18 @@ def torchrun(tmp_path: Path, out: Path, **env: str) -> subprocess.CompletedProce
     with socket.socket() as s:  # a free port on the loopback for the rendezvous
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_addr", "127.0.0.1", "--master_port", str(port), str(script)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(port),
+        str(script),
+    ]
     # gloo on the CPU even where there are GPUs; the rendezvous and gloo on the loopback interface.
     environment = {**os.environ, "RESPKIT_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", **env}
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
@@ -159,6 +172,7 @@ def test_two_processes_train_like_one_and_resume_under_torchrun(tmp_path, monkey
         assert got[key] == pytest.approx(value, rel=TOLERANCE), key
 
     # The comparison can tell batches apart: one process with the per-rank batch (4) ends elsewhere.
-    half = run_experiment("tiny_ddp", profile="quick", data=FakeData(), out_dir=tmp_path / "half",
-                          overrides={"batch_size": 4})["metrics_per_seed"][0]
+    half = run_experiment(
+        "tiny_ddp", profile="quick", data=FakeData(), out_dir=tmp_path / "half", overrides={"batch_size": 4}
+    )["metrics_per_seed"][0]
     assert half["held_out_loss"] != pytest.approx(expected["held_out_loss"], rel=100 * TOLERANCE)

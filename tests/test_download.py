@@ -212,11 +212,13 @@ def _icbhi_release(server):
     with zipfile.ZipFile(archive, "w") as zf:  # members without a top folder, as some mirrors pack it
         zf.writestr("101_1b1_Al_sc_Meditron.txt", "0.036\t0.579\t0\t0\n")
         zf.writestr("__MACOSX/._101_1b1_Al_sc_Meditron.txt", "junk")
-    _Handler.files.update({
-        "/icbhi/ICBHI_final_database.zip": archive.getvalue(),
-        "/icbhi/ICBHI_challenge_train_test.txt": b"101_1b1_Al_sc_Meditron\ttest\n",
-        "/icbhi/ICBHI_Challenge_diagnosis.txt": b"101\tURTI\n",
-    })  # no demographic table: optional, so only a warning
+    _Handler.files.update(
+        {
+            "/icbhi/ICBHI_final_database.zip": archive.getvalue(),
+            "/icbhi/ICBHI_challenge_train_test.txt": b"101_1b1_Al_sc_Meditron\ttest\n",
+            "/icbhi/ICBHI_Challenge_diagnosis.txt": b"101\tURTI\n",
+        }
+    )  # no demographic table: optional, so only a warning
     return f"{server}/icbhi/"
 
 

@@ -19,14 +19,29 @@ import respkit.experiments as experiments
 from respkit.__main__ import main, parse_value
 from respkit.experiments import load_results, run_experiment, run_experiments
 from respkit.profiles import seed_processes
-from respkit.report import chance_level, degenerate, difference, margins, results_table
 from respkit.recipes import get_recipe, list_recipes, register_recipe
 from respkit.recipes.base import Recipe, RecipeConfig
+from respkit.report import chance_level, degenerate, difference, margins, results_table
 from respkit.train import Supervised, TrainConfig, Trainer
 
 PROVENANCE_KEYS = {
-    "recipe", "command", "config", "profile", "data", "hardware", "seeds", "metrics_per_seed", "summary",
-    "git_commit", "git_dirty", "git_source", "started", "finished", "wall_seconds", "cpu_seconds", "respkit_version",
+    "recipe",
+    "command",
+    "config",
+    "profile",
+    "data",
+    "hardware",
+    "seeds",
+    "metrics_per_seed",
+    "summary",
+    "git_commit",
+    "git_dirty",
+    "git_source",
+    "started",
+    "finished",
+    "wall_seconds",
+    "cpu_seconds",
+    "respkit_version",
 }
 
 
@@ -82,8 +97,15 @@ def test_results_file_has_provenance_and_is_reused(tmp_path, capsys):
     assert set(stored) == PROVENANCE_KEYS
     assert stored["config"]["train"]["lr"] == 1e-2 and stored["seeds"] == [0, 1] and Toy.seeds_run == [0, 1]
     assert stored["data"] == FakeData().describe()
-    assert set(stored["hardware"]) == {"platform", "python", "torch", "cpu_count", "torch_threads", "cuda_device",
-                                       "seed_processes"}
+    assert set(stored["hardware"]) == {
+        "platform",
+        "python",
+        "torch",
+        "cpu_count",
+        "torch_threads",
+        "cuda_device",
+        "seed_processes",
+    }
     assert stored["summary"]["score"]["mean"] == pytest.approx(0.55)
     assert 0 < stored["cpu_seconds"] <= stored["wall_seconds"] * stored["hardware"]["cpu_count"] + 1
     assert stored["summary"]["score"]["std"] == pytest.approx(0.1 / 2**0.5)  # sample std of 0.5, 0.6
@@ -104,10 +126,13 @@ def test_results_file_has_provenance_and_is_reused(tmp_path, capsys):
     assert Path(real["path"]).name == f"{path.stem}-2.json" and Path(forced["path"]).name == f"{path.stem}-3.json"
     assert path.read_bytes() == before and Toy.seeds_run == [0, 1] * 3
     # ...and each is found again by its own data.
-    assert run_experiment("toy", profile="quick", seeds=(0, 1), data=FakeData(simulated=False),
-                          out_dir=tmp_path)["path"] == real["path"]
+    assert (
+        run_experiment("toy", profile="quick", seeds=(0, 1), data=FakeData(simulated=False), out_dir=tmp_path)["path"]
+        == real["path"]
+    )
     assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(
-        [path.name, f"{path.stem}-2.json", f"{path.stem}-3.json"])  # no temporary files either
+        [path.name, f"{path.stem}-2.json", f"{path.stem}-3.json"]
+    )  # no temporary files either
 
 
 def test_seeds_in_processes_of_their_own_give_the_same_results_and_log(tmp_path, monkeypatch, capsys):
@@ -138,8 +163,12 @@ def test_seeds_in_processes_of_their_own_give_the_same_results_and_log(tmp_path,
 
 def test_run_experiments_trains_independent_experiments_side_by_side(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "__main__", SimpleNamespace(__spec__=None))
-    alone = {items: run_experiment("toy", profile="quick", data=FakeData(), out_dir=tmp_path / "alone",
-                                   overrides={"items": items}) for items in (16, 24)}
+    alone = {
+        items: run_experiment(
+            "toy", profile="quick", data=FakeData(), out_dir=tmp_path / "alone", overrides={"items": items}
+        )
+        for items in (16, 24)
+    }
     monkeypatch.setenv("RESPKIT_SEED_PROCESSES", "2")
     runs = {f"{items} items": {"name": "toy", "overrides": {"items": items}} for items in (16, 24)}
     together = run_experiments(runs, profile="quick", data=FakeData(), out_dir=tmp_path / "together")
@@ -154,8 +183,9 @@ def test_run_experiments_trains_independent_experiments_side_by_side(tmp_path, m
     assert [r["path"] for r in again.values()] == [r["path"] for r in together.values()]
     assert capsys.readouterr().out.count("loaded results from") == 2
     with pytest.raises(ValueError, match="same experiment twice"):
-        run_experiments({"a": {"name": "toy"}, "b": {"name": "toy"}}, profile="quick", data=FakeData(),
-                        out_dir=tmp_path / "twice")
+        run_experiments(
+            {"a": {"name": "toy"}, "b": {"name": "toy"}}, profile="quick", data=FakeData(), out_dir=tmp_path / "twice"
+        )
 
 
 def test_seed_processes_spread_quick_cpu_runs_over_the_cores(monkeypatch):
@@ -181,10 +211,20 @@ def test_overrides_change_the_file_name(tmp_path):
 
 def test_results_table():
     rows = [
-        {"recipe": "a", "profile": "full", "seeds": [0, 1], "summary": {"score": {"mean": 0.6, "std": 0.0125, "n": 2}},
-         "metrics_per_seed": [{"score": 0.6125, "floor": 0.25}, {"score": 0.5875, "floor": 0.25}]},
-        {"recipe": "b", "profile": "quick", "seeds": [0], "summary": {"score": {"mean": 0.5, "std": 0.0, "n": 1}},
-         "metrics_per_seed": [{"score": 0.5, "floor": 0.5}]},
+        {
+            "recipe": "a",
+            "profile": "full",
+            "seeds": [0, 1],
+            "summary": {"score": {"mean": 0.6, "std": 0.0125, "n": 2}},
+            "metrics_per_seed": [{"score": 0.6125, "floor": 0.25}, {"score": 0.5875, "floor": 0.25}],
+        },
+        {
+            "recipe": "b",
+            "profile": "quick",
+            "seeds": [0],
+            "summary": {"score": {"mean": 0.5, "std": 0.0, "n": 1}},
+            "metrics_per_seed": [{"score": 0.5, "floor": 0.5}],
+        },
     ]
     table = results_table(rows, ["score", "se"]).splitlines()
     assert table[0] == "| recipe | profile | seeds | score | se | flag |"
@@ -192,16 +232,21 @@ def test_results_table():
     assert table[3] == "| b | quick | 1 | 50.00 | – | **at or below always-normal** |"  # ICBHI's floor is 0.5
 
 
-@pytest.mark.parametrize("metrics, reason", [
-    ({"score": 0.7, "floor": 0.25, "pred_classes": 1.0}, "predicts one class"),
-    ({"score": 0.4, "sp": 0.0, "se": 0.8}, "never predicts normal"),
-    ({"score": 0.4, "sp": 0.8, "se": 0.0}, "never predicts abnormal"),
-    ({"score": 0.25, "floor": 0.25}, "at or below always-normal"),
-    # SPRSound task 1-1: a coin flip scores 0.5, twice the always-normal floor.
-    ({"score": 0.48, "floor": 0.25, "chance": 0.5, "pred_classes": 2.0, "se": 0.5, "sp": 0.46},
-     "no better than guessing"),
-    ({"score": 0.26, "floor": 0.25, "pred_classes": 2.0, "se": 0.1, "sp": 0.9}, None),
-])
+@pytest.mark.parametrize(
+    "metrics, reason",
+    [
+        ({"score": 0.7, "floor": 0.25, "pred_classes": 1.0}, "predicts one class"),
+        ({"score": 0.4, "sp": 0.0, "se": 0.8}, "never predicts normal"),
+        ({"score": 0.4, "sp": 0.8, "se": 0.0}, "never predicts abnormal"),
+        ({"score": 0.25, "floor": 0.25}, "at or below always-normal"),
+        # SPRSound task 1-1: a coin flip scores 0.5, twice the always-normal floor.
+        (
+            {"score": 0.48, "floor": 0.25, "chance": 0.5, "pred_classes": 2.0, "se": 0.5, "sp": 0.46},
+            "no better than guessing",
+        ),
+        ({"score": 0.26, "floor": 0.25, "pred_classes": 2.0, "se": 0.1, "sp": 0.9}, None),
+    ],
+)
 def test_degenerate_results_are_named(metrics, reason):
     assert degenerate({"metrics_per_seed": [{"score": 0.9, "floor": 0.25}, metrics]}) == reason
     assert degenerate({"metrics_per_seed": [{f"inter_{k}": v for k, v in metrics.items()}]}, "inter_") == reason
@@ -223,8 +268,15 @@ def test_difference_is_judged_against_both_spreads():
 
 def test_margins_are_over_the_floor_and_over_chance_on_the_headline_split():
     def result(summary, simulated):
-        return {"recipe": "r", "profile": "quick", "seeds": [0, 1], "config": {"dataset": "icbhi", "task": None},
-                "data": {"icbhi": {"simulated": simulated}}, "summary": summary, "metrics_per_seed": []}
+        return {
+            "recipe": "r",
+            "profile": "quick",
+            "seeds": [0, 1],
+            "config": {"dataset": "icbhi", "task": None},
+            "data": {"icbhi": {"simulated": simulated}},
+            "summary": summary,
+            "metrics_per_seed": [],
+        }
 
     held_out = {"score": {"mean": 0.62, "std": 0.02}, "floor": {"mean": 0.25}, "chance": {"mean": 0.5}}
     icbhi = {**held_out, "test_score": {"mean": 0.55, "std": 0.01}, "test_floor": {"mean": 0.5}}  # no chance: older
@@ -254,7 +306,9 @@ def test_cli_run_and_list(tmp_path, capsys):
     assert parse_value("sgd") == "sgd" and parse_value("[1, 2]") == [1, 2]
 
     assert main(["list"]) == 0
-    assert any(line.startswith("toy") and "A tiny supervised MLP" in line for line in capsys.readouterr().out.splitlines())
+    assert any(
+        line.startswith("toy") and "A tiny supervised MLP" in line for line in capsys.readouterr().out.splitlines()
+    )
 
     argv = ["run", "toy", "--profile", "quick", "--seeds", "2", "--out", str(tmp_path), "--set", "train.lr=0.02"]
     assert main(argv) == 0
@@ -264,8 +318,11 @@ def test_cli_run_and_list(tmp_path, capsys):
     assert path.parent == tmp_path and stored["seeds"] == [0, 1] and stored["config"]["train"]["lr"] == 0.02
     assert stored["command"] == "python -m respkit " + " ".join(argv)
     # A short table: the headline metrics only (the toy reports a score), the rest is in the file.
-    assert out.strip().splitlines()[-4:-1] == ["| recipe | profile | seeds | score |", "| --- | --- | --- | --- |",
-                                                "| toy | quick | 2 | 55.00 ± 7.07 |"]
+    assert out.strip().splitlines()[-4:-1] == [
+        "| recipe | profile | seeds | score |",
+        "| --- | --- | --- | --- |",
+        "| toy | quick | 2 | 55.00 ± 7.07 |",
+    ]
 
     assert main(argv) == 0
     assert f"loaded results from {path.name}" in capsys.readouterr().out

@@ -22,7 +22,10 @@ def test_default_folders_live_under_the_user_cache(clean_env, tmp_path):
     root = tmp_path / ".cache" / "respkit"
     assert files.cache_dir() == root
     assert (files.data_dir(), files.features_dir(), files.simulator_dir(), files.weights_dir()) == (
-        root / "data", root / "features", root / "synthetic", root / "weights",
+        root / "data",
+        root / "features",
+        root / "synthetic",
+        root / "weights",
     )
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import pytest
 import torch
-
-from types import SimpleNamespace
 
 from respkit.inference import WINDOW_LABELS, record_label_from_windows, sliding_windows, window_label, window_starts
 

@@ -101,6 +101,8 @@ def test_the_checks_catch_what_they_look_for(tmp_path):
     assert module_level_imports("respkit.data.low", low, known) == {"respkit.train.trainer"}
     assert layer("respkit.train.trainer") > layer("respkit.data.low")
     guarded = tmp_path / "guarded.py"
-    guarded.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from respkit.train import x\n"
-                       "def f():\n    from respkit.recipes import common\n")
+    guarded.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from respkit.train import x\n"
+        "def f():\n    from respkit.recipes import common\n"
+    )
     assert module_level_imports("respkit.data.guarded", guarded, {"respkit.train", "respkit.recipes.common"}) == set()

@@ -42,7 +42,7 @@ def supcon_loop(features: torch.Tensor, labels: torch.Tensor, tau: float) -> tor
 
 
 def test_ntxent_matches_the_per_anchor_loop():
-    z1 = torch.randn(6, 5, dtype=torch.float64) * 3       # not normalised: NTXent normalises
+    z1 = torch.randn(6, 5, dtype=torch.float64) * 3  # not normalised: NTXent normalises
     z2 = torch.randn(6, 5, dtype=torch.float64)
     for tau in (0.5, 0.1):
         assert NTXent(tau)(z1, z2).item() == pytest.approx(ntxent_loop(z1, z2, tau).item(), rel=1e-9)
@@ -92,7 +92,7 @@ def supcon_loop_torch(features: torch.Tensor, labels: torch.Tensor, tau: float) 
 
 def test_supcon_anchors_without_positive_are_left_out():
     features = unit(5, 1, 4)
-    labels = torch.tensor([0, 0, 1, 2, 1])                 # item 3 has no positive with a single view
+    labels = torch.tensor([0, 0, 1, 2, 1])  # item 3 has no positive with a single view
     loss = SupCon(0.1)(features, labels)
     assert torch.isfinite(loss)
     assert loss.item() == pytest.approx(supcon_loop(features, labels, 0.1).item(), rel=1e-9)
@@ -135,15 +135,24 @@ def test_mixed_cross_entropy_matches_its_definition():
     logits = torch.randn(6, 4, dtype=torch.float64)
     y = torch.tensor([0, 1, 2, 3, 1, 0])
     perm = torch.tensor([3, 0, 1, 2, 5, 4])
-    expected = sum(
-        -(0.3 * F.log_softmax(logits[i], 0)[y[i]] + 0.7 * F.log_softmax(logits[i], 0)[y[perm[i]]]) for i in range(6)
-    ) / 6
+    expected = (
+        sum(
+            -(0.3 * F.log_softmax(logits[i], 0)[y[i]] + 0.7 * F.log_softmax(logits[i], 0)[y[perm[i]]]) for i in range(6)
+        )
+        / 6
+    )
     assert mixed_cross_entropy(logits, y, perm, 0.3).item() == pytest.approx(expected.item(), rel=1e-12)
     per_item = torch.linspace(0, 1, 6, dtype=torch.float64)
-    expected_items = sum(
-        -(per_item[i] * F.log_softmax(logits[i], 0)[y[i]] + (1 - per_item[i]) * F.log_softmax(logits[i], 0)[y[perm[i]]])
-        for i in range(6)
-    ) / 6
+    expected_items = (
+        sum(
+            -(
+                per_item[i] * F.log_softmax(logits[i], 0)[y[i]]
+                + (1 - per_item[i]) * F.log_softmax(logits[i], 0)[y[perm[i]]]
+            )
+            for i in range(6)
+        )
+        / 6
+    )
     assert mixed_cross_entropy(logits, y, perm, per_item).item() == pytest.approx(expected_items.item(), rel=1e-12)
     assert torch.allclose(mixed_cross_entropy(logits, y, perm, 1.0), F.cross_entropy(logits, y))
     with pytest.raises(ValueError, match="perm"):
@@ -161,7 +170,7 @@ def patchmix_loop(loss: PatchMixContrastiveLoss, z_clean, z_mixed, perm, lam) ->
         log_p = F.log_softmax(logits, 0)
         target = torch.zeros(len(z_clean), dtype=logits.dtype)
         target[i] += lam
-        target[perm[i]] += 1 - lam                          # adds up when perm[i] == i
+        target[perm[i]] += 1 - lam  # adds up when perm[i] == i
         total = total - (target * log_p).sum()
     return total / len(z_clean)
 
@@ -171,11 +180,11 @@ def test_patchmix_loss_matches_the_loop_and_stops_the_anchor_gradient():
     loss = PatchMixContrastiveLoss(dim=8, hidden=16, temperature=0.06).double()
     z_clean = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
     z_mixed = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
-    perm = torch.tensor([2, 1, 0, 5, 3, 4])                # item 1 is its own partner
+    perm = torch.tensor([2, 1, 0, 5, 3, 4])  # item 1 is its own partner
     value = loss(z_clean, z_mixed, perm, 0.7)
     assert value.item() == pytest.approx(patchmix_loop(loss, z_clean, z_mixed, perm, 0.7).item(), rel=1e-9)
     value.backward()
-    assert z_clean.grad is None                            # stop-gradient on the anchor
+    assert z_clean.grad is None  # stop-gradient on the anchor
     assert z_mixed.grad is not None and z_mixed.grad.abs().sum() > 0
     assert all(p.grad is not None for p in loss.projector.parameters())
 

@@ -79,7 +79,9 @@ def test_all_normal_predictions_give_sp_1_se_0_score_half():
 def test_empty_denominators_give_zero_not_nan():
     no_abnormal = icbhi_score([0, 0, 0], [0, 1, 0])
     assert (no_abnormal["sp"], no_abnormal["se"], no_abnormal["score"]) == (
-        pytest.approx(2 / 3), 0.0, pytest.approx(1 / 3)
+        pytest.approx(2 / 3),
+        0.0,
+        pytest.approx(1 / 3),
     )
     no_normal = icbhi_score([1, 2, 3], [1, 2, 0])
     assert no_normal["sp"] == 0.0

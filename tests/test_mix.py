@@ -36,15 +36,16 @@ def test_beta_draws_follow_alpha():
     g = gen(0)
     uniform = torch.tensor([sample_beta(1.0, g) for _ in range(2000)])
     assert uniform.mean().item() == pytest.approx(0.5, abs=0.03)
-    assert uniform.var().item() == pytest.approx(1 / 12, abs=0.01)       # Beta(1, 1) = U(0, 1)
+    assert uniform.var().item() == pytest.approx(1 / 12, abs=0.01)  # Beta(1, 1) = U(0, 1)
     peaked = torch.tensor([sample_beta(0.2, g) for _ in range(2000)])
-    assert ((peaked < 0.1) | (peaked > 0.9)).float().mean() > 0.6       # Beta(0.2, 0.2) sits near 0 and 1
+    assert ((peaked < 0.1) | (peaked > 0.9)).float().mean() > 0.6  # Beta(0.2, 0.2) sits near 0 and 1
 
 
-@pytest.mark.parametrize("mode, contiguous", [("random", False), ("time", False), ("time", True),
-                                              ("freq", False), ("freq", True)])
+@pytest.mark.parametrize(
+    "mode, contiguous", [("random", False), ("time", False), ("time", True), ("freq", False), ("freq", True)]
+)
 def test_patch_mix_takes_partner_patches_exactly_where_masked(mode, contiguous):
-    patches = torch.randn(6, 12, 20, 4)                                 # [B, H (freq), W (time), D]
+    patches = torch.randn(6, 12, 20, 4)  # [B, H (freq), W (time), D]
     mixer = PatchMix(mode=mode, contiguous=contiguous)
     for seed in range(10):
         result = mixer(patches, generator=gen(seed))
@@ -57,11 +58,11 @@ def test_patch_mix_takes_partner_patches_exactly_where_masked(mode, contiguous):
         assert torch.equal(result.mixed[:, mask], patches[perm][:, mask])
         assert torch.equal(result.mixed[:, ~mask], patches[:, ~mask])
         if mode == "time":
-            assert torch.equal(mask.any(0), mask.all(0))                # whole time columns
+            assert torch.equal(mask.any(0), mask.all(0))  # whole time columns
             if contiguous:
                 assert runs(mask[0]) <= 1
         if mode == "freq":
-            assert torch.equal(mask.any(1), mask.all(1))                # whole frequency rows
+            assert torch.equal(mask.any(1), mask.all(1))  # whole frequency rows
             if contiguous:
                 assert runs(mask[:, 0]) <= 1
 

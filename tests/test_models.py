@@ -8,8 +8,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from respkit.models import ProjectionHead, create_model, list_models, model_class, register_model
-from respkit.models import pretrained
+from respkit.models import ProjectionHead, create_model, list_models, model_class, pretrained, register_model
 from respkit.models.cnn import SmallCNN
 from respkit.models.heads import SpectrogramClassifier
 from respkit.models.pretrained import WeightFile, load_state_dict_checked, load_weights, weight_path

@@ -64,8 +64,11 @@ def test_spectrogram_axes_in_seconds_and_hz_or_frames_and_bins():
 
 
 def history(losses, scores=None, best=None):
-    return History(train=[{"loss": v} for v in losses], eval=[{"score": s} for s in scores] if scores else
-                   [{} for _ in losses], best_epoch=best)
+    return History(
+        train=[{"loss": v} for v in losses],
+        eval=[{"score": s} for s in scores] if scores else [{} for _ in losses],
+        best_epoch=best,
+    )
 
 
 def test_history_draws_loss_and_metric_per_epoch_and_rings_the_kept_epoch():

@@ -4,7 +4,6 @@ and results files written before these fields existed."""
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,8 @@ from respkit.bench import BENCH_DIR, load_bench, predictions_path
 from respkit.book import RECORDED_RESULTS
 from respkit.data.registry import score_function
 from respkit.experiments import load_results
-from respkit.report import results_table
 from respkit.provenance import COMMIT_VARIABLE, DIRTY_VARIABLE, provenance
+from respkit.report import results_table
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -41,8 +40,12 @@ def checkout(tmp_path, monkeypatch):
 def test_clean_then_dirty_checkout(checkout):
     head = git(checkout, "rev-parse", "HEAD")
     clean = provenance(checkout / "pkg")
-    assert clean == {"git_commit": head, "git_dirty": False, "git_source": f"git checkout holding {checkout / 'pkg'}",
-                     "respkit_version": __version__}
+    assert clean == {
+        "git_commit": head,
+        "git_dirty": False,
+        "git_source": f"git checkout holding {checkout / 'pkg'}",
+        "respkit_version": __version__,
+    }
     (checkout / "notes.txt").write_text("untracked files do not make the tree dirty\n")
     assert provenance(checkout / "pkg")["git_dirty"] is False
     (checkout / "pkg" / "__init__.py").write_text("x = 2\n")
@@ -65,8 +68,12 @@ def test_without_git_the_environment_is_recorded_or_the_gap_is_said(tmp_path, mo
     assert (unknown["git_commit"], unknown["git_dirty"]) == (None, None)
     assert unknown["git_source"].startswith("unknown:") and COMMIT_VARIABLE in unknown["git_source"]
     monkeypatch.setenv(COMMIT_VARIABLE, "0123abc")
-    assert provenance(tmp_path) == {"git_commit": "0123abc", "git_dirty": None, "git_source": f"${COMMIT_VARIABLE}",
-                                    "respkit_version": __version__}
+    assert provenance(tmp_path) == {
+        "git_commit": "0123abc",
+        "git_dirty": None,
+        "git_source": f"${COMMIT_VARIABLE}",
+        "respkit_version": __version__,
+    }
     monkeypatch.setenv(DIRTY_VARIABLE, "1")
     assert provenance(tmp_path)["git_dirty"] is True
     monkeypatch.setenv(DIRTY_VARIABLE, "false")
@@ -80,8 +87,16 @@ def test_a_checkout_wins_over_the_environment(checkout, monkeypatch):
 
 def test_results_written_before_provenance_still_load(tmp_path):
     # The shape of the committed respkit/results/*.json: "git_commit": null, no git_dirty or git_source.
-    old = {"recipe": "toy", "profile": "full", "config": {}, "seeds": [0], "metrics_per_seed": [{"score": 0.5}],
-           "summary": {"score": {"mean": 0.5, "std": 0.0, "n": 1}}, "git_commit": None, "respkit_version": "0.1.0"}
+    old = {
+        "recipe": "toy",
+        "profile": "full",
+        "config": {},
+        "seeds": [0],
+        "metrics_per_seed": [{"score": 0.5}],
+        "summary": {"score": {"mean": 0.5, "std": 0.0, "n": 1}},
+        "git_commit": None,
+        "respkit_version": "0.1.0",
+    }
     (tmp_path / "toy-full-00000000.json").write_text(json.dumps(old))
     loaded = load_results(tmp_path / "toy-full-00000000.json")
     assert loaded["git_commit"] is None and "git_dirty" not in loaded

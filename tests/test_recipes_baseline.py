@@ -17,7 +17,11 @@ from respkit.train import TrainConfig
 TINY_TRAIN = TrainConfig(epochs=2, lr=1e-3, amp=False, max_steps_per_epoch=2, log_every=1)
 TINY_SPRSOUND = {"widths": (4, 4, 8, 8), "batch_size": 8, "max_train": 48, "max_val": 40, "train": TINY_TRAIN}
 TINY_ICBHI = {
-    "duration": 1.0, "widths": (4, 4, 8, 8), "batch_size": 8, "max_train": 48, "max_test": 40,
+    "duration": 1.0,
+    "widths": (4, 4, 8, 8),
+    "batch_size": 8,
+    "max_train": 48,
+    "max_test": 40,
     "train": TrainConfig(epochs=2, lr=1e-3, amp=False, max_steps_per_epoch=2, log_every=1, select_metric="score"),
 }
 
@@ -25,8 +29,9 @@ TINY_ICBHI = {
 @pytest.fixture(scope="module")
 def sprsound_run(simulated, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    return run_experiment("baseline.sprsound", profile="quick", seeds=(3, 4), data=simulated, out_dir=out,
-                          overrides=TINY_SPRSOUND)
+    return run_experiment(
+        "baseline.sprsound", profile="quick", seeds=(3, 4), data=simulated, out_dir=out, overrides=TINY_SPRSOUND
+    )
 
 
 def test_sprsound_reports_the_official_score_of_the_held_out_patients(simulated, sprsound_run):
@@ -71,8 +76,7 @@ def test_sprsound_keeps_the_last_epoch_and_its_curves(sprsound_run):
 def test_icbhi_scores_the_official_test_side_after_choosing_on_validation_patients(simulated, tmp_path):
     results = run_experiment("baseline.icbhi", profile="quick", data=simulated, out_dir=tmp_path, overrides=TINY_ICBHI)
     artifacts = RunArtifacts.of(results)
-    data_splits = common.splits(simulated, ICBHIBaselineConfig.quick().replace(max_train=48, max_test=40),
-                                duration=1.0)
+    data_splits = common.splits(simulated, ICBHIBaselineConfig.quick().replace(max_train=48, max_test=40), duration=1.0)
     test = data_splits.tests["test"]
     np.testing.assert_array_equal(artifacts.predictions["test"].y_true, test.labels)
     assert {m.split for m in test.meta} == {"test"} and {m.split for m in data_splits.val.meta} == {"train"}
@@ -81,7 +85,8 @@ def test_icbhi_scores_the_official_test_side_after_choosing_on_validation_patien
     p = artifacts.predictions["test"]
     metrics = results["metrics_per_seed"][0]
     assert {k: metrics[f"test_{k}"] for k in icbhi_score(p.y_true, p.y_pred)} == pytest.approx(
-        icbhi_score(p.y_true, p.y_pred))
+        icbhi_score(p.y_true, p.y_pred)
+    )
     recall = per_class_recall(p.y_true, p.y_pred, test.classes)
     assert metrics["test_recall/wheeze"] == pytest.approx(recall["wheeze"])
     assert metrics["test_floor"] == pytest.approx(0.5)  # always normal: SP 1, SE 0

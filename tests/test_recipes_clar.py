@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from respkit.augment import Compose
+from respkit.data.streams import Streams
 from respkit.experiments import run_experiment
 from respkit.features import LogMel
 from respkit.losses import NTXent
 from respkit.models import create_model
-from respkit.data.streams import Streams
 from respkit.recipes import clar, common
 from respkit.runs import RunArtifacts
 from respkit.stats import paired_difference, patient_bootstrap
@@ -128,8 +128,9 @@ def test_streams_give_balanced_labelled_and_label_free_unlabelled_batches():
 @pytest.mark.parametrize("recipe", ["clar.supervised", "clar.joint", "clar.pretrain_finetune"])
 def test_recipe_runs_on_the_simulator(simulated, tmp_path, recipe):
     """Every method takes the same steps per epoch whatever the label fraction, and reports the official score."""
-    results = run_experiment(recipe, profile="quick", data=simulated, out_dir=tmp_path,
-                             overrides={**TINY, "label_fraction": 0.25})
+    results = run_experiment(
+        recipe, profile="quick", data=simulated, out_dir=tmp_path, overrides={**TINY, "label_fraction": 0.25}
+    )
     metrics = results["metrics_per_seed"][0]
     assert set(metrics) >= {"score", "se", "sp", "labelled_events"}
     assert 0.0 <= metrics["score"] <= 1.0
@@ -147,11 +148,14 @@ def test_recipe_runs_on_the_simulator(simulated, tmp_path, recipe):
         assert len(history.step_loss) == epochs * steps, stage
     # Each stage logs exactly the terms of its method.
     terms = {stage: set(h.train[0]) - {"loss"} for stage, h in histories.items()}
-    assert terms == {
-        "clar.supervised": {"train": {"ce", "acc"}},
-        "clar.joint": {"train": {"ce", "acc", "ntxent"}},
-        "clar.pretrain_finetune": {"pretrain": {"ntxent"}, "finetune": {"ce", "acc"}},
-    }[recipe]
+    assert (
+        terms
+        == {
+            "clar.supervised": {"train": {"ce", "acc"}},
+            "clar.joint": {"train": {"ce", "acc", "ntxent"}},
+            "clar.pretrain_finetune": {"pretrain": {"ntxent"}, "finetune": {"ce", "acc"}},
+        }[recipe]
+    )
     assert clar.describe(results).endswith("25% labels, fade+time_mask")
 
 
@@ -168,8 +172,13 @@ def test_held_out_patients_are_unseen_in_training(simulated):
 def test_pretraining_is_shared_across_label_fractions(simulated, tmp_path):
     """Pre-training ignores the labels: runs that differ only in label_fraction reuse one pre-trained checkpoint."""
     for fraction in (1.0, 0.25):
-        run_experiment("clar.pretrain_finetune", profile="quick", data=simulated, out_dir=tmp_path,
-                       overrides={**TINY, "label_fraction": fraction})
+        run_experiment(
+            "clar.pretrain_finetune",
+            profile="quick",
+            data=simulated,
+            out_dir=tmp_path,
+            overrides={**TINY, "label_fraction": fraction},
+        )
     shared = sorted((tmp_path / "work").glob("clar-pretrain-*"))
     assert len(shared) == 1
     runs = sorted(p for p in (tmp_path / "work").glob("clar.pretrain_finetune-*"))
@@ -183,8 +192,9 @@ def test_patient_bootstrap_resamples_patients_and_pairs_predictions():
     y_true = np.array([0, 1, 1, 0, 0, 1, 0, 1])  # every patient has both classes: SE and SP always defined
     groups = np.array(["a", "a", "b", "b", "c", "c", "d", "d"])
     score = common.score_function("sprsound", "1-1")
-    draws = patient_bootstrap(y_true, {"right": y_true, "wrong": 1 - y_true, "same": y_true.copy()},
-                                   groups, score, n=50)
+    draws = patient_bootstrap(
+        y_true, {"right": y_true, "wrong": 1 - y_true, "same": y_true.copy()}, groups, score, n=50
+    )
     assert np.all(draws["right"] == 1.0) and np.all(draws["wrong"] == 0.0)
     assert np.array_equal(draws["right"], draws["same"])
     # A prediction right on patient "a" only: its score varies with how often "a" is drawn.

@@ -20,15 +20,26 @@ from respkit.runs import RunArtifacts, work_folder
 from respkit.train import PatchMixCL, predict
 
 VARIANTS = ("finetune", "spectral", "time", "freq", "full")
-TINY = {"duration": 1.0, "batch_size": 4, "epoch_items": 8, "max_train": 24, "max_val": 16, "max_test": 12,
-        "train.epochs": 2, "train.select_metric": "score"}
+TINY = {
+    "duration": 1.0,
+    "batch_size": 4,
+    "epoch_items": 8,
+    "max_train": 24,
+    "max_val": 16,
+    "max_test": 12,
+    "train.epochs": 2,
+    "train.select_metric": "score",
+}
 
 
 def test_full_profile_is_the_papers_protocol_on_icbhi():
     """Every stated hyper-parameter of Lung-SRAD (REFERENCES.md), variant by variant."""
     expected = {  # spectral_reg, time_mix, freq_mix: the cumulative ablation
-        "finetune": (False, False, False), "spectral": (True, False, False), "time": (True, True, False),
-        "freq": (True, False, True), "full": (True, True, True),
+        "finetune": (False, False, False),
+        "spectral": (True, False, False),
+        "time": (True, True, False),
+        "freq": (True, False, True),
+        "full": (True, True, True),
     }
     for name, flags in expected.items():
         config = get_recipe(f"lungsrad.{name}").Config.for_profile("full")
@@ -92,8 +103,12 @@ def test_spectral_reg_smooths_the_configured_blocks_only():
     config = LungSRADConfig.for_profile("quick")
     plain = build_model(config, 2)
     smoothed = build_model(replace(config, spectral_reg=True), 2)
-    where = [f"{i}.{j}" for i, stage in enumerate(smoothed.stages) for j, block in enumerate(stage.blocks)
-             if isinstance(block.smooth, GaussianSmoothing)]
+    where = [
+        f"{i}.{j}"
+        for i, stage in enumerate(smoothed.stages)
+        for j, block in enumerate(stage.blocks)
+        if isinstance(block.smooth, GaussianSmoothing)
+    ]
     assert where == ["2.0", "2.1"]
     assert not any(isinstance(m, GaussianSmoothing) for m in plain.modules())
     assert (smoothed.stages[2].blocks[0].smooth.kernel_size, smoothed.stages[2].blocks[0].smooth.sigma) == (3, 0.44)
@@ -102,8 +117,7 @@ def test_spectral_reg_smooths_the_configured_blocks_only():
 def coarsest_pattern_kept(smoothing: GaussianSmoothing, height: int, width: int) -> float:
     """The share of a map's coarsest pattern along frequency (one half cosine over the rows) left by the blur."""
     pattern = torch.cos(torch.pi * (torch.arange(height) + 0.5) / height)  # the lowest DCT mode of the rows
-    x = pattern[:, None].expand(height, width).reshape(1, height, width, 1).expand(1, height, width,
-                                                                                   smoothing.channels)
+    x = pattern[:, None].expand(height, width).reshape(1, height, width, 1).expand(1, height, width, smoothing.channels)
     return float((smoothing(x) * x).sum() / (x * x).sum())
 
 
@@ -112,6 +126,7 @@ def test_small_profiles_smooth_as_much_as_the_paper_does_on_its_map(profile):
     """The kernel counts cells of the smoothed map. The paper's (5, σ 3) keeps 0.88 of its 8 x 50 map's coarsest
     frequency pattern; on a small profile's 2-row map it keeps 0.22 per block, and the stage outputs its mean
     (every quick seed then answered one class). Each profile's kernel must keep the paper's share of its own map."""
+
     def smoothed_map(config):
         model = build_model(config, 2).eval()
         with FeatureRecorder(model, lambda name, m: isinstance(m, GaussianSmoothing)) as rec, torch.no_grad():
@@ -119,8 +134,7 @@ def test_small_profiles_smooth_as_much_as_the_paper_does_on_its_map(profile):
         name = next(iter(rec.outputs))
         return model.get_submodule(name), rec.outputs[name].shape[1:3]
 
-    paper = replace(get_recipe("lungsrad.spectral").Config.for_profile("full"), pretrained=None,
-                    allow_random_init=True)
+    paper = replace(get_recipe("lungsrad.spectral").Config.for_profile("full"), pretrained=None, allow_random_init=True)
     paper_smoothing, paper_map = smoothed_map(paper)
     assert tuple(paper_map) == (8, 50) and (paper_smoothing.kernel_size, paper_smoothing.sigma) == (5, 3.0)
     paper_share = coarsest_pattern_kept(paper_smoothing, *paper_map)
@@ -149,8 +163,7 @@ def test_objective_without_axes_is_cross_entropy():
 
 def test_objective_adds_each_axis_with_its_weight():
     """loss = CE + α_t L_time + α_f L_freq; with α = 0 only CE is left, yet each term is still reported."""
-    config = replace(LungSRADConfig.for_profile("quick"), time_mix=True, freq_mix=True, alpha_time=0.5,
-                     alpha_freq=2.0)
+    config = replace(LungSRADConfig.for_profile("quick"), time_mix=True, freq_mix=True, alpha_time=0.5, alpha_freq=2.0)
     model = build_model(config, 4)
     objective = config.objective(model)
     torch.manual_seed(0)
@@ -185,8 +198,10 @@ def test_objective_mixes_contiguous_segments_on_the_patch_grid():
     for axis, (shape, result) in seen.items():
         assert shape == (6, 8, 16, 8)  # 32 mels / 4, 64 frames / 4, the quick DASS's first width
         lines = result.mask.any(0) if axis == "time" else result.mask.any(1)  # the mixed columns / rows
-        assert torch.equal(result.mask, lines[None, :].expand_as(result.mask) if axis == "time"
-                           else lines[:, None].expand_as(result.mask))
+        assert torch.equal(
+            result.mask,
+            lines[None, :].expand_as(result.mask) if axis == "time" else lines[:, None].expand_as(result.mask),
+        )
         positions = torch.nonzero(lines).flatten()
         if len(positions):
             assert positions[-1] - positions[0] + 1 == len(positions)  # one segment
@@ -197,9 +212,17 @@ def test_objective_mixes_contiguous_segments_on_the_patch_grid():
 def runs(simulated, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     # Two seeds of one variant show that the held-out patients do not depend on the seed.
-    return {name: run_experiment(f"lungsrad.{name}", profile="quick", seeds=(1, 2) if name == "full" else (1,),
-                                 data=simulated, out_dir=out, overrides=TINY)
-            for name in (*VARIANTS, "ast")}
+    return {
+        name: run_experiment(
+            f"lungsrad.{name}",
+            profile="quick",
+            seeds=(1, 2) if name == "full" else (1,),
+            data=simulated,
+            out_dir=out,
+            overrides=TINY,
+        )
+        for name in (*VARIANTS, "ast")
+    }
 
 
 def test_every_variant_reports_the_official_score_of_the_held_out_patients(simulated, runs):

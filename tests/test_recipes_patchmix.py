@@ -69,10 +69,10 @@ def test_full_recipe_loads_audioset_weights_on_their_grid(monkeypatch):
     config = PatchMixConfig.for_profile("full")
     model = build_model(config, 4, config.pretrained)
     objective = config.objective(model)
-    (source, loaded), = calls
+    ((source, loaded),) = calls
     assert source == "audioset" and loaded is model is objective.model
     assert model.pos_grid == (12, 101)  # AudioSet's positions (1024 frames), cut to 12 x 79 at forward time
-    (name, contrastive), = objective.contrastive.items()
+    ((name, contrastive),) = objective.contrastive.items()
     assert name == "patch" and objective.mixers["patch"].mode == "random" and objective.weights == {"patch": 1.0}
     assert contrastive.projector[0].in_features == 768 and contrastive.temperature == 0.06
 
@@ -93,6 +93,7 @@ def test_config_rejects_bad_values():
 # --------------------------------------------------------------------------------------------------
 # The three losses, recomputed by hand with the same random draws.
 
+
 @pytest.fixture
 def tiny_batch():
     torch.manual_seed(0)
@@ -103,8 +104,7 @@ def tiny_batch():
 
 
 def make_objective(model, method):
-    config = PatchMixConfig(method=method, freq_mask=8, time_mask=10, temperature=0.1, projector_dim=16,
-                            cl_weight=0.7)
+    config = PatchMixConfig(method=method, freq_mask=8, time_mask=10, temperature=0.1, projector_dim=16, cl_weight=0.7)
     return config.objective(model)
 
 
@@ -166,8 +166,16 @@ def test_contrastive_objective_is_ce_plus_weighted_patch_mix_loss(tiny_batch):
 # --------------------------------------------------------------------------------------------------
 # The recipes end to end on the simulator, with tiny settings.
 
-TINY = {"duration": 1.0, "model_kwargs": {"embed_dim": 16, "depth": 1, "num_heads": 2}, "batch_size": 8,
-        "epoch_items": 16, "max_train": 48, "max_val": 24, "max_test": 16, "train.epochs": 2}
+TINY = {
+    "duration": 1.0,
+    "model_kwargs": {"embed_dim": 16, "depth": 1, "num_heads": 2},
+    "batch_size": 8,
+    "epoch_items": 16,
+    "max_train": 48,
+    "max_val": 24,
+    "max_test": 16,
+    "train.epochs": 2,
+}
 
 
 def official_score(y_true, y_pred):
@@ -201,8 +209,9 @@ def test_recipe_reports_the_official_score_of_its_predictions(simulated, tmp_pat
 
 def test_seeds_differ_in_training_only_not_in_held_out_patients(simulated, tmp_path):
     """Two seeds score the same held-out patients and items (split_seed), yet train differently."""
-    results = run_experiment("patchmix.cl", profile="quick", seeds=(0, 1), data=simulated, out_dir=tmp_path,
-                             overrides=TINY)
+    results = run_experiment(
+        "patchmix.cl", profile="quick", seeds=(0, 1), data=simulated, out_dir=tmp_path, overrides=TINY
+    )
     first, second = RunArtifacts.of(results, 0), RunArtifacts.of(results, 1)
     for split in ("val", "inter", "intra"):
         np.testing.assert_array_equal(first.groups[split], second.groups[split])
@@ -212,8 +221,13 @@ def test_seeds_differ_in_training_only_not_in_held_out_patients(simulated, tmp_p
 
 
 def test_test_set_selection_is_explicit_and_picks_the_best_test_epoch(simulated, tmp_path):
-    results = run_experiment("patchmix.cl", profile="quick", data=simulated, out_dir=tmp_path,
-                             overrides={**TINY, "selection": "inter", "train.select_metric": "score"})
+    results = run_experiment(
+        "patchmix.cl",
+        profile="quick",
+        data=simulated,
+        out_dir=tmp_path,
+        overrides={**TINY, "selection": "inter", "train.select_metric": "score"},
+    )
     assert results["config"]["selection"] == "inter"  # recorded in the results file
     metrics, artifacts = results["metrics_per_seed"][0], RunArtifacts.of(results)
     assert "val" not in artifacts.predictions  # the held-out patients trained
@@ -221,15 +235,28 @@ def test_test_set_selection_is_explicit_and_picks_the_best_test_epoch(simulated,
     assert metrics["inter_score"] == pytest.approx(max(artifacts.history.metric("score")))
     assert metrics["best_epoch"] == artifacts.history.best_epoch
     with pytest.raises(ValueError, match="selection"):
-        run_experiment("patchmix.cl", profile="quick", data=simulated, out_dir=tmp_path,
-                       overrides={**TINY, "selection": "test"})
+        run_experiment(
+            "patchmix.cl", profile="quick", data=simulated, out_dir=tmp_path, overrides={**TINY, "selection": "test"}
+        )
 
 
 def test_the_full_protocol_runs_on_icbhi(simulated, tmp_path):
     """The full profile's data path (ICBHI at 16 kHz, its official test side, epoch chosen on val), shrunk."""
-    results = run_experiment("patchmix.finetune", profile="full", data=simulated, out_dir=tmp_path, overrides={
-        **TINY, "pretrained": None, "n_mels": 32, "time_mask": 10, "num_workers": 0, "train.amp": False,
-        "train.weight_averaging": None})
+    results = run_experiment(
+        "patchmix.finetune",
+        profile="full",
+        data=simulated,
+        out_dir=tmp_path,
+        overrides={
+            **TINY,
+            "pretrained": None,
+            "n_mels": 32,
+            "time_mask": 10,
+            "num_workers": 0,
+            "train.amp": False,
+            "train.weight_averaging": None,
+        },
+    )
     metrics, artifacts = results["metrics_per_seed"][0], RunArtifacts.of(results)
     assert set(artifacts.predictions) == {"val", "test"} and metrics["test_floor"] == pytest.approx(0.5)
     assert metrics["best_epoch"] == artifacts.history.best_epoch == int(np.argmax(artifacts.history.metric("score")))

@@ -1,4 +1,5 @@
-"""Chapter 3's recipes: clips, the two objectives, the frozen encoder, and short runs of every recipe on the simulator."""
+"""Chapter 3's recipes: clips, the two objectives, the frozen encoder, and short runs of every recipe on the
+simulator."""
 
 from __future__ import annotations
 
@@ -7,17 +8,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from respkit.data import SPRSound
 from respkit.data.audio import fix_length
-from respkit.data.locate import DataSource, DatasetLocation
+from respkit.data.clips import Clips, random_clip
+from respkit.data.locate import DatasetLocation, DataSource
 from respkit.data.synthetic import write_sprsound
 from respkit.experiments import run_experiment
+from respkit.features import MinMaxNormalize
 from respkit.inference import record_label_from_windows, window_label, window_starts
 from respkit.losses import SupCon, mixed_cross_entropy
-from respkit.features import MinMaxNormalize
 from respkit.mix import MixUp
 from respkit.models import ProjectionHead, create_model
-from respkit.data import SPRSound
-from respkit.data.clips import Clips, random_clip
 from respkit.recipes import common, supcon, supcon_stages
 from respkit.runs import RunArtifacts
 from respkit.train import TrainConfig, Trainer
@@ -25,8 +26,17 @@ from respkit.train.supcon import LinearProbe, ProjectionClassifier, SupConObject
 
 STEPS = TrainConfig(epochs=1, lr=0.05, optimizer="sgd", amp=False, log_every=1, max_steps_per_epoch=2)
 TINY = {
-    "n_mfcc": 16, "hop_length": 256, "event_seconds": 1.0, "record_seconds": 2.0, "width": 4, "batch_size": 8,
-    "embedding_dim": 8, "max_train": 40, "max_val": 24, "pretrain": STEPS, "finetune": STEPS,
+    "n_mfcc": 16,
+    "hop_length": 256,
+    "event_seconds": 1.0,
+    "record_seconds": 2.0,
+    "width": 4,
+    "batch_size": 8,
+    "embedding_dim": 8,
+    "max_train": 40,
+    "max_val": 24,
+    "pretrain": STEPS,
+    "finetune": STEPS,
 }
 
 
@@ -48,7 +58,7 @@ def test_random_clip_keeps_a_short_item_whole_at_a_uniform_offset():
         clip = random_clip(x, 7)
         row = clip[0, 0]
         start = int(row.nonzero()[0])
-        assert clip.shape == (1, 1, 7) and row[start:start + 3].tolist() == [1, 2, 3] and row.sum() == 6
+        assert clip.shape == (1, 1, 7) and row[start : start + 3].tolist() == [1, 2, 3] and row.sum() == 6
         offsets.append(start)
     counts = np.bincount(offsets, minlength=5)
     assert len(counts) == 5 and counts.min() > 50  # offsets 0..4, each about 80 times
@@ -100,10 +110,14 @@ def test_supcon_objective_is_supcon_of_each_views_normalised_projection():
     objective = SupConObjective(model, projector, temperature=0.1).eval()
     views, y = torch.randn(6, 2, 1, 16, 20), torch.tensor([0, 1, 0, 1, 1, 0])
     # By hand: encode every view on its own, in a loop.
-    z = torch.stack([
-        torch.stack([F.normalize(projector(model.forward_features(views[i, v:v + 1]))[0], dim=0) for v in range(2)])
-        for i in range(6)
-    ])  # [6, 2, 8]
+    z = torch.stack(
+        [
+            torch.stack(
+                [F.normalize(projector(model.forward_features(views[i, v : v + 1]))[0], dim=0) for v in range(2)]
+            )
+            for i in range(6)
+        ]
+    )  # [6, 2, 8]
     with torch.no_grad():
         torch.testing.assert_close(objective((views, y))["loss"], SupCon(0.1)(z, y), atol=1e-5, rtol=1e-5)
 
@@ -115,8 +129,9 @@ def test_linear_probe_trains_only_the_head_and_keeps_the_encoder_in_eval_mode():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = torch.randn(16, 1, 16, 20), torch.randint(0, 3, (16,))
     loader = [(x[:8], y[:8]), (x[8:], y[8:])]
-    Trainer(probe, TrainConfig(epochs=2, lr=0.5, optimizer="sgd", amp=False, log_every=1), device="cpu",
-            progress=False).fit(loader)
+    Trainer(
+        probe, TrainConfig(epochs=2, lr=0.5, optimizer="sgd", amp=False, log_every=1), device="cpu", progress=False
+    ).fit(loader)
     assert not model.backbone.training and all(not m.training for m in model.backbone.modules())
     after = model.state_dict()
     for key, value in before.items():
@@ -136,8 +151,11 @@ def test_windows_config_needs_a_record_task():
 
 
 def _run(name, simulated, out, **overrides):
-    tiny = {k: v for k, v in TINY.items() if k not in ("pretrain", "finetune", "embedding_dim")} \
-        if name == "supcon.resnet" else dict(TINY)
+    tiny = (
+        {k: v for k, v in TINY.items() if k not in ("pretrain", "finetune", "embedding_dim")}
+        if name == "supcon.resnet"
+        else dict(TINY)
+    )
     if name == "supcon.resnet":
         tiny["train"] = STEPS
     return run_experiment(name, profile="quick", data=simulated, out_dir=out, overrides={**tiny, **overrides})
@@ -149,8 +167,15 @@ def test_recipes_run_share_the_encoder_and_save_their_predictions(simulated, tmp
         summary = {k: v["mean"] for k, v in result["summary"].items()}
         assert {"score", "se", "sp", "recall/Normal", "inter_score", "intra_score"} <= set(summary), name
         art = RunArtifacts.of(result)
-        assert art.classes == ["Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle",
-                               "Wheeze+Crackle"]
+        assert art.classes == [
+            "Normal",
+            "Rhonchi",
+            "Wheeze",
+            "Stridor",
+            "Coarse Crackle",
+            "Fine Crackle",
+            "Wheeze+Crackle",
+        ]
         # The saved predictions are the ones the score was computed from.
         held_out = art.predictions["val"]
         rescored = common.score_function("sprsound", "1-2")(held_out.y_true, held_out.y_pred)
@@ -164,7 +189,10 @@ def test_recipes_run_share_the_encoder_and_save_their_predictions(simulated, tmp
     trues = [RunArtifacts.of(r).predictions["val"].y_true for r in results.values()]
     assert all(np.array_equal(trues[0], t) for t in trues[1:])
     mixup_history = RunArtifacts.of(results["supcon.mixup"]).histories["finetune"].train
-    assert "lam" in mixup_history[0] and "lam" not in RunArtifacts.of(results["supcon.supcon"]).histories["finetune"].train[0]
+    assert (
+        "lam" in mixup_history[0]
+        and "lam" not in RunArtifacts.of(results["supcon.supcon"]).histories["finetune"].train[0]
+    )
 
 
 def test_windows_recipe_applies_the_rule_to_the_same_held_out_records(simulated, tmp_path):
@@ -173,8 +201,13 @@ def test_windows_recipe_applies_the_rule_to_the_same_held_out_records(simulated,
     art, direct_art = RunArtifacts.of(windows), RunArtifacts.of(direct)
     assert np.array_equal(art.predictions["val"].y_true, direct_art.predictions["val"].y_true)
     assert art.classes == ["Normal", "Adventitious", "Poor Quality"]
-    to_task = {"Normal": "Normal", "CAS": "Adventitious", "DAS": "Adventitious", "CAS & DAS": "Adventitious",
-               "Poor Quality": "Poor Quality"}
+    to_task = {
+        "Normal": "Normal",
+        "CAS": "Adventitious",
+        "DAS": "Adventitious",
+        "CAS & DAS": "Adventitious",
+        "Poor Quality": "Poor Quality",
+    }
     decided = art.info["windows"]["val"]
     assert len(decided) == len(art.predictions["val"].y_true)
     for record, pred in zip(decided, art.predictions["val"].y_pred):
@@ -217,7 +250,12 @@ def test_profiles():
     full, quick = supcon.MixUpConfig.for_profile("full"), supcon.MixUpConfig.for_profile("quick")
     assert (full.n_mfcc, full.n_fft, full.hop_length, full.width, full.batch_size) == (64, 512, 128, 64, 32)
     assert (full.temperature, full.embedding_dim, full.mixup_alpha) == (0.1, 128, 1.0)
-    assert (full.pretrain.epochs, full.pretrain.lr, full.pretrain.momentum, full.pretrain.weight_decay) == (50, 1e-3, 0.9, 1e-4)
+    assert (full.pretrain.epochs, full.pretrain.lr, full.pretrain.momentum, full.pretrain.weight_decay) == (
+        50,
+        1e-3,
+        0.9,
+        1e-4,
+    )
     assert (full.finetune.epochs, full.finetune.lr, full.max_train, full.pretrain.min_lr_ratio) == (20, 1e-3, None, 1.0)
     assert supcon.SupConConfig.for_profile("full").mixup_alpha is None
     assert quick.max_train is not None and quick.split_seed == full.split_seed
@@ -227,15 +265,26 @@ def test_profiles():
 def test_public_config_is_the_public_code_at_the_recipes_epochs():
     for profile in ("full", "quick", "cpu"):
         public, ours = supcon.PublicConfig.for_profile(profile), supcon.MixUpConfig.for_profile(profile)
-        assert (public.pretrain.epochs, public.finetune.epochs, public.width) == \
-            (ours.pretrain.epochs, ours.finetune.epochs, ours.width), profile
+        assert (public.pretrain.epochs, public.finetune.epochs, public.width) == (
+            ours.pretrain.epochs,
+            ours.finetune.epochs,
+            ours.width,
+        ), profile
     public = supcon.PublicConfig()
-    assert (public.pretrain.optimizer, public.pretrain.lr, public.finetune.optimizer, public.finetune.lr) == \
-        ("sgd", 1e-3, "adam", 1e-3)
+    assert (public.pretrain.optimizer, public.pretrain.lr, public.finetune.optimizer, public.finetune.lr) == (
+        "sgd",
+        1e-3,
+        "adam",
+        1e-3,
+    )
     assert (public.projection_layers, public.projection_dropout, public.embedding_dim) == (1, 0.25, 512)
     assert public.loss_scale == pytest.approx(0.1 / 0.07) and public.mixup_alpha is None
-    assert (public.probe_input, public.probe_encoder_mode, public.eval_crop, public.finetune_flip) == \
-        ("projection", "train", "random", False)
+    assert (public.probe_input, public.probe_encoder_mode, public.eval_crop, public.finetune_flip) == (
+        "projection",
+        "train",
+        "random",
+        False,
+    )
 
 
 def test_min_max_normalize_maps_the_range_not_the_mean():
@@ -261,8 +310,9 @@ def test_probe_in_train_mode_moves_batchnorm_statistics_but_no_weight():
     probe = LinearProbe(classifier, encoder_mode="train")
     before = {k: v.clone() for k, v in classifier.state_dict().items()}
     x, y = torch.randn(8, 1, 16, 20), torch.randint(0, 3, (8,))
-    Trainer(probe, TrainConfig(epochs=1, lr=0.5, optimizer="sgd", amp=False), device="cpu",
-            progress=False).fit([(x, y)])
+    Trainer(probe, TrainConfig(epochs=1, lr=0.5, optimizer="sgd", amp=False), device="cpu", progress=False).fit(
+        [(x, y)]
+    )
     after = classifier.state_dict()
     moved = {k for k in before if not torch.equal(before[k], after[k])}
     assert {"head.weight", "head.bias"} <= moved and any("running_mean" in k for k in moved)

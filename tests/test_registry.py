@@ -13,7 +13,7 @@ import torch
 from respkit.data import ICBHI, SPRSound, load_audio
 from respkit.data.base import RespiratoryDataset, file_source
 from respkit.data.download import download_icbhi, download_sprsound
-from respkit.data.locate import DataSource, DatasetLocation, resolve_data
+from respkit.data.locate import DatasetLocation, DataSource, resolve_data
 from respkit.data.registry import DATASETS, DatasetSpec, get_dataset, register_dataset, score_function
 from respkit.data.synthetic import write_icbhi, write_sprsound
 from respkit.metrics import icbhi_score
@@ -83,9 +83,17 @@ def data_root(tmp_path, monkeypatch):
 def test_the_two_datasets_are_registered_with_everything_locate_needs():
     icbhi, sprsound = get_dataset("icbhi"), get_dataset("sprsound")
     assert (icbhi.marker, icbhi.loader, icbhi.simulate, icbhi.download) == (
-        "ICBHI_final_database", ICBHI, write_icbhi, download_icbhi)
+        "ICBHI_final_database",
+        ICBHI,
+        write_icbhi,
+        download_icbhi,
+    )
     assert (sprsound.marker, sprsound.loader, sprsound.simulate, sprsound.download) == (
-        "BioCAS2022", SPRSound, write_sprsound, download_sprsound)
+        "BioCAS2022",
+        SPRSound,
+        write_sprsound,
+        download_sprsound,
+    )
     assert "download_icbhi()" in icbhi.how_to_get() and "icbhi/ICBHI_final_database" in icbhi.how_to_get()
 
 
@@ -100,8 +108,11 @@ def test_score_function_gives_the_official_scores():
 
 @pytest.mark.parametrize(
     "args,problem",
-    [(("sprsound",), "depends on the task"), (("sprsound", "3-1"), "unknown SPRSound task"),
-     (("esc50",), "unknown dataset 'esc50'; registered: icbhi, sprsound")],
+    [
+        (("sprsound",), "depends on the task"),
+        (("sprsound", "3-1"), "unknown SPRSound task"),
+        (("esc50",), "unknown dataset 'esc50'; registered: icbhi, sprsound"),
+    ],
 )
 def test_score_function_errors_say_what_to_pass(args, problem):
     with pytest.raises(ValueError, match=problem):
@@ -118,8 +129,11 @@ def test_a_registered_dataset_is_found_scored_and_read(toy, data_root):
     write_toy(data_root / "toy")
     data = resolve_data(simulate_missing=False)
     assert data.toy == DatasetLocation("toy", (data_root / "toy").resolve(), "RESPKIT_DATA")
-    assert data.describe()["toy"] == {"root": str((data_root / "toy").resolve()), "origin": "RESPKIT_DATA",
-                                      "simulated": False}
+    assert data.describe()["toy"] == {
+        "root": str((data_root / "toy").resolve()),
+        "origin": "RESPKIT_DATA",
+        "simulated": False,
+    }
     assert data.icbhi.root == (data_root / "icbhi").resolve() and "toy real" in data.notice
     ds = toy.loader(data.toy.root)
     assert ds.labels.tolist() == [0, 1] * 3 and len(set(ds.groups.tolist())) == 3
@@ -174,16 +188,17 @@ def test_a_missing_dataset_without_simulator_is_left_out_and_explained(registry,
     data = resolve_data()
     assert list(data.locations) == ["icbhi", "sprsound"]
     with pytest.raises(AttributeError, match="no toy data found: set RESPKIT_DATA to a folder holding toy/TOY"):
-        data.toy
+        _ = data.toy
     with pytest.raises(AttributeError, match="no dataset 'nope'"):
-        data.nope
+        _ = data.nope
 
 
 def test_data_source_is_keyword_built_and_survives_pickling(tmp_path):
-    data = DataSource(icbhi=DatasetLocation("icbhi", tmp_path / "a", "cache"),
-                      sprsound=DatasetLocation("sprsound", tmp_path / "b", "simulator"))
+    data = DataSource(
+        icbhi=DatasetLocation("icbhi", tmp_path / "a", "cache"),
+        sprsound=DatasetLocation("sprsound", tmp_path / "b", "simulator"),
+    )
     assert data.sprsound.simulated and not data.icbhi.simulated
     assert pickle.loads(pickle.dumps(data)) == data == copy.deepcopy(data)
     # The notice says what and whence, never the machine's path (it is printed in the rendered book).
     assert data.notice == "data: icbhi real (from cache); sprsound simulated (from simulator)"
-

@@ -56,7 +56,6 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
-
 def steps(stage: str) -> list[str]:
     """Three epochs of three steps for one training stage, as ``--set`` overrides."""
     return [f"{stage}.epochs=3", f"{stage}.amp=false", f"{stage}.log_every=1", f"{stage}.max_steps_per_epoch=3"]
@@ -65,16 +64,45 @@ def steps(stage: str) -> list[str]:
 SMALL_DATA = ["max_train=48", "max_val=24", "max_test=16", "batch_size=8"]
 FAMILIES = {
     "baseline.sprsound": [*SMALL_DATA, "widths=(4, 4, 8, 8)", *steps("train")],
-    "supcon.mixup": [*SMALL_DATA, "n_mfcc=16", "width=4", "embedding_dim=8", "event_seconds=1.0",
-                     *steps("pretrain"), *steps("finetune")],
-    "clar.joint": [*SMALL_DATA, "duration=1.0", "projection_dim=8", "model_kwargs={'widths': (4, 4, 8, 8)}",
-                   *steps("train")],
-    "clar.pretrain_finetune": [*SMALL_DATA, "duration=1.0", "projection_dim=8",
-                               "model_kwargs={'widths': (4, 4, 8, 8)}", *steps("train"), *steps("finetune")],
-    "patchmix.cl": [*SMALL_DATA, "duration=1.0", "model_kwargs={'embed_dim': 16, 'depth': 1, 'num_heads': 2}",
-                    "epoch_items=16", *steps("train")],  # weight averaging after every step
-    "lungsrad.full": [*SMALL_DATA, "batch_size=4", "duration=1.0", "epoch_items=8", *steps("train"),
-                      "train.select_metric=score"],  # two mixers, spectral smoothing, epoch selection
+    "supcon.mixup": [
+        *SMALL_DATA,
+        "n_mfcc=16",
+        "width=4",
+        "embedding_dim=8",
+        "event_seconds=1.0",
+        *steps("pretrain"),
+        *steps("finetune"),
+    ],
+    "clar.joint": [
+        *SMALL_DATA,
+        "duration=1.0",
+        "projection_dim=8",
+        "model_kwargs={'widths': (4, 4, 8, 8)}",
+        *steps("train"),
+    ],
+    "clar.pretrain_finetune": [
+        *SMALL_DATA,
+        "duration=1.0",
+        "projection_dim=8",
+        "model_kwargs={'widths': (4, 4, 8, 8)}",
+        *steps("train"),
+        *steps("finetune"),
+    ],
+    "patchmix.cl": [
+        *SMALL_DATA,
+        "duration=1.0",
+        "model_kwargs={'embed_dim': 16, 'depth': 1, 'num_heads': 2}",
+        "epoch_items=16",
+        *steps("train"),
+    ],  # weight averaging after every step
+    "lungsrad.full": [
+        *SMALL_DATA,
+        "batch_size=4",
+        "duration=1.0",
+        "epoch_items=8",
+        *steps("train"),
+        "train.select_metric=score",
+    ],  # two mixers, spectral smoothing, epoch selection
 }
 # (recipe, function whose n-th call kills the process, n)
 CASES = [
@@ -95,8 +123,13 @@ CASES = [
 @pytest.fixture(scope="module")
 def environment(simulated):
     """The subprocesses' environment: the simulator written by the fixture, no real data, one thread."""
-    env = {**os.environ, "RESPKIT_CACHE": os.environ["RESPKIT_CACHE"], "RESPKIT_DATA": "", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {
+        **os.environ,
+        "RESPKIT_CACHE": os.environ["RESPKIT_CACHE"],
+        "RESPKIT_DATA": "",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(Path(__file__).parents[1]),
+    }
     return env
 
 

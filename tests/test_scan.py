@@ -118,8 +118,13 @@ def test_reference_matches_closed_form():
     """dA = 1/2, dBu = delta, C = 1: y_t = delta * sum_{k<=t} 2^-k = 2 delta (1 - 2^-(t+1))."""
     length, delta = 12, math.log(2.0)
     u = torch.ones(1, 1, length, dtype=torch.float64)
-    y = selective_scan_ref(u, torch.full_like(u, delta), -torch.ones(1, 1, dtype=torch.float64),
-                           torch.ones(1, 1, length, dtype=torch.float64), torch.ones(1, 1, length, dtype=torch.float64))
+    y = selective_scan_ref(
+        u,
+        torch.full_like(u, delta),
+        -torch.ones(1, 1, dtype=torch.float64),
+        torch.ones(1, 1, length, dtype=torch.float64),
+        torch.ones(1, 1, length, dtype=torch.float64),
+    )
     t = torch.arange(length, dtype=torch.float64)
     torch.testing.assert_close(y[0, 0], 2 * delta * (1 - 0.5 ** (t + 1)))
 

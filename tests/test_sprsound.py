@@ -10,8 +10,15 @@ import soundfile as sf
 from respkit.data import SPRSound, shared_patients
 
 RECORDS = {"Normal": 1303, "DAS": 248, "Poor Quality": 177, "CAS": 126, "CAS & DAS": 95}
-EVENTS = {"Normal": 5159, "Fine Crackle": 912, "Wheeze": 452, "Coarse Crackle": 49, "Rhonchi": 39,
-          "Wheeze+Crackle": 30, "Stridor": 15}
+EVENTS = {
+    "Normal": 5159,
+    "Fine Crackle": 912,
+    "Wheeze": 452,
+    "Coarse Crackle": 49,
+    "Rhonchi": 39,
+    "Wheeze+Crackle": 30,
+    "Stridor": 15,
+}
 
 
 def _named_counts(ds) -> dict[str, int]:

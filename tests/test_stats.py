@@ -41,8 +41,10 @@ def test_recall_intervals_use_patient_bootstraps_resamples():
     got = per_class_recall_intervals(y_true, y_pred, groups, 4, n=200, seed=7)
     # The definition: score the concatenated items of the drawn patients, on patient_bootstrap's draws.
     for c in range(4):
+
         def recall_of_c(t, p, c=c):
             return {"score": per_class_recall(t, p, 4)[str(c)]}
+
         draws = patient_bootstrap(y_true, {"x": y_pred}, groups, recall_of_c, n=200, seed=7)["x"]
         low, high = np.quantile(draws, [0.025, 0.975])
         assert got[str(c)]["low"] == pytest.approx(low) and got[str(c)]["high"] == pytest.approx(high)
@@ -51,6 +53,7 @@ def test_recall_intervals_use_patient_bootstraps_resamples():
 
 def test_recall_intervals_contain_the_point_and_shrink_with_more_patients():
     rng = np.random.default_rng(0)
+
     def cohort(n_patients):
         groups = np.repeat(np.arange(n_patients), 6)
         y_true = np.tile([0, 0, 0, 1, 1, 2], n_patients)

@@ -66,8 +66,11 @@ class TinySweep(Recipe):
         history = trainer.fit(loader)
         with torch.no_grad():
             logits = model(x[48:])
-        return {"score": (logits.argmax(1) == y[48:]).float().mean().item(),
-                "held_out_loss": F.cross_entropy(logits, y[48:]).item(), "train_loss": history.epoch_loss[-1]}
+        return {
+            "score": (logits.argmax(1) == y[48:]).float().mean().item(),
+            "held_out_loss": F.cross_entropy(logits, y[48:]).item(),
+            "train_loss": history.epoch_loss[-1],
+        }
 
 
 class FakeData:
@@ -95,8 +98,17 @@ def ray_address():
 
 
 def sweep(out_dir: Path, **kwargs) -> list[dict]:
-    return run_sweep("tiny_sweep", seeds=SEEDS, grid=GRID, profile="quick", data=FakeData(), out_dir=out_dir,
-                     workers=2, verbose=0, **kwargs)
+    return run_sweep(
+        "tiny_sweep",
+        seeds=SEEDS,
+        grid=GRID,
+        profile="quick",
+        data=FakeData(),
+        out_dir=out_dir,
+        workers=2,
+        verbose=0,
+        **kwargs,
+    )
 
 
 def trainings(out_dir: Path) -> list[list[str]]:
@@ -116,12 +128,19 @@ def test_sweep_trials_equal_runs_made_one_by_one(ray_address, tmp_path):
 
     for result in swept:
         lr, seed = identity(result)
-        alone = run_experiment("tiny_sweep", profile="quick", seeds=(seed,), data=FakeData(),
-                               out_dir=tmp_path / "alone", overrides={"train.lr": lr})
+        alone = run_experiment(
+            "tiny_sweep",
+            profile="quick",
+            seeds=(seed,),
+            data=FakeData(),
+            out_dir=tmp_path / "alone",
+            overrides={"train.lr": lr},
+        )
         stored = json.loads(Path(result["path"]).read_text())
         assert stored["metrics_per_seed"] == alone["metrics_per_seed"]  # bit for bit
-        assert {k: stored[k] for k in ("recipe", "profile", "config", "seeds", "data")} == \
-               {k: alone[k] for k in ("recipe", "profile", "config", "seeds", "data")}
+        assert {k: stored[k] for k in ("recipe", "profile", "config", "seeds", "data")} == {
+            k: alone[k] for k in ("recipe", "profile", "config", "seeds", "data")
+        }
 
 
 SWEEP_SCRIPT = """
@@ -160,17 +179,32 @@ def test_killed_sweep_resumes_with_only_the_missing_trials(ray_address, tmp_path
 
 
 def test_search_chooses_on_held_out_metric(ray_address, tmp_path):
-    results = run_sweep("tiny_sweep", seeds=(0,), search={"train.lr": ("loguniform", 0.01, 0.5)}, samples=3,
-                        metric="held_out_loss", mode="min", profile="quick", data=FakeData(), out_dir=tmp_path,
-                        workers=2, verbose=0)
+    results = run_sweep(
+        "tiny_sweep",
+        seeds=(0,),
+        search={"train.lr": ("loguniform", 0.01, 0.5)},
+        samples=3,
+        metric="held_out_loss",
+        mode="min",
+        profile="quick",
+        data=FakeData(),
+        out_dir=tmp_path,
+        workers=2,
+        verbose=0,
+    )
     lrs = {r["config"]["train"]["lr"] for r in results}
     assert len(results) == 3 and len(lrs) == 3 and all(0.01 <= lr <= 0.5 for lr in lrs)
     chosen = best_configuration(merge_results(results), "held_out_loss", mode="min")
     assert chosen["summary"]["held_out_loss"]["mean"] == min(r["summary"]["held_out_loss"]["mean"] for r in results)
 
     with pytest.raises(ValueError, match="test set"):
-        run_sweep("tiny_sweep", search={"train.lr": ("loguniform", 0.01, 0.5)}, metric="test_score",
-                  data=FakeData(), out_dir=tmp_path)
+        run_sweep(
+            "tiny_sweep",
+            search={"train.lr": ("loguniform", 0.01, 0.5)},
+            metric="test_score",
+            data=FakeData(),
+            out_dir=tmp_path,
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -183,13 +217,25 @@ def _alive(pid: int) -> bool:
 
 # --------------------------------------------------------------------------------------------------- no Ray
 def fake_result(lr: float, seed: int, score: float, path: str) -> dict:
-    return {"recipe": "r", "profile": "quick", "config": {"train": {"lr": lr, "epochs": 2}, "widths": [8, 16]},
-            "data": {"tiny": {}}, "seeds": [seed], "metrics_per_seed": [{"score": score}], "path": path}
+    return {
+        "recipe": "r",
+        "profile": "quick",
+        "config": {"train": {"lr": lr, "epochs": 2}, "widths": [8, 16]},
+        "data": {"tiny": {}},
+        "seeds": [seed],
+        "metrics_per_seed": [{"score": score}],
+        "path": path,
+    }
 
 
 def test_merge_and_table():
-    results = [fake_result(0.1, 0, 0.50, "a"), fake_result(0.2, 0, 0.70, "b"), fake_result(0.1, 1, 0.60, "c"),
-               fake_result(0.2, 1, 0.80, "d"), fake_result(0.2, 1, 0.10, "e")]  # "e" repeats seed 1 of lr 0.2
+    results = [
+        fake_result(0.1, 0, 0.50, "a"),
+        fake_result(0.2, 0, 0.70, "b"),
+        fake_result(0.1, 1, 0.60, "c"),
+        fake_result(0.2, 1, 0.80, "d"),
+        fake_result(0.2, 1, 0.10, "e"),
+    ]  # "e" repeats seed 1 of lr 0.2
     merged = merge_results(results)
     assert [m["config"]["train"]["lr"] for m in merged] == [0.1, 0.2] and [m["seeds"] for m in merged] == [[0, 1]] * 2
     assert merged[1]["summary"]["score"]["mean"] == pytest.approx(0.75)  # the repeated seed counts once, from "d"
@@ -214,10 +260,22 @@ def test_command_line_reads_grid_search_and_set(monkeypatch, capsys):
         return [fake_result(1e-3, 0, 0.5, "a"), fake_result(1e-3, 1, 0.7, "b")]
 
     monkeypatch.setattr(respkit.scale.sweep, "run_sweep", fake_run_sweep)
-    argv = ["sweep", "baseline.*", "--seeds", "3", "--grid", "train.lr=1e-3,3e-3", "--grid",
-            "widths=[(8, 16), (16, 32)]", "--set", "train.amp=false", "--workers", "2"]
+    argv = [
+        "sweep",
+        "baseline.*",
+        "--seeds",
+        "3",
+        "--grid",
+        "train.lr=1e-3,3e-3",
+        "--grid",
+        "widths=[(8, 16), (16, 32)]",
+        "--set",
+        "train.amp=false",
+        "--workers",
+        "2",
+    ]
     assert main(argv) == 0
-    (recipes, kwargs), = calls
+    ((recipes, kwargs),) = calls
     assert recipes == ["baseline.*"] and list(kwargs["seeds"]) == [0, 1, 2] and kwargs["workers"] == 2
     assert kwargs["grid"] == {"train.lr": [1e-3, 3e-3], "widths": [(8, 16), (16, 32)]}
     assert kwargs["overrides"] == {"train.amp": False} and kwargs["search"] == {}
@@ -225,7 +283,9 @@ def test_command_line_reads_grid_search_and_set(monkeypatch, capsys):
     assert "| r | 2 | 0.6000 ± 0.1414 |" in capsys.readouterr().out
 
     main(["sweep", "r", "--search", "train.lr=loguniform(1e-4, 1e-2)", "--search", "train.optimizer=choice(adam, sgd)"])
-    assert calls[-1][1]["search"] == {"train.lr": ("loguniform", 1e-4, 1e-2),
-                                      "train.optimizer": ("choice", ["adam", "sgd"])}
+    assert calls[-1][1]["search"] == {
+        "train.lr": ("loguniform", 1e-4, 1e-2),
+        "train.optimizer": ("choice", ["adam", "sgd"]),
+    }
     with pytest.raises(SystemExit, match="KIND"):
         main(["sweep", "r", "--search", "train.lr=normal(0, 1)"])

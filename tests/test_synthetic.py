@@ -261,7 +261,9 @@ def test_icbhi_loader_reads_the_ground_truth(icbhi_sim):
         ds = ICBHI(icbhi_sim, split=split, metadata_only=True)
         expected = [
             c["crackles"] + 2 * c["wheezes"]
-            for rec in sorted(manifest) if manifest[rec]["split"] == split for c in manifest[rec]["cycles"]
+            for rec in sorted(manifest)
+            if manifest[rec]["split"] == split
+            for c in manifest[rec]["cycles"]
         ]
         assert sorted(ds.labels.tolist()) == sorted(expected)
         assert {m.patient for m in ds.meta} == {r["patient"] for r in manifest.values() if r["split"] == split}
@@ -289,8 +291,9 @@ def test_sprsound_loader_reads_the_ground_truth(sprsound_sim):
         truth = {k: r for k, r in manifest.items() if r["split"] == split}
         ev = SPRSound(sprsound_sim, split=split, level="event", task="1-2")
         got = Counter((m.record, m.annotation, m.start_ms, m.end_ms) for m in ev.meta)
-        want = Counter((k, e["type"], float(e["start"]), float(e["end"])) for k, r in truth.items()
-                       for e in r["event_annotation"])
+        want = Counter(
+            (k, e["type"], float(e["start"]), float(e["end"])) for k, r in truth.items() for e in r["event_annotation"]
+        )
         assert got == want
         assert [ev.classes[y] for y in ev.labels] == [m.annotation for m in ev.meta]
         rec = SPRSound(sprsound_sim, split=split, level="record", task="2-2")

@@ -123,26 +123,39 @@ def test_each_epoch_is_reseeded():
 
 def test_finished_checkpoint_is_loaded_not_retrained(tmp_path):
     model = make_model()
-    trainer = Trainer(Supervised(model), make_config(epochs=2, select_metric=None), checkpoint_dir=tmp_path,
-                      progress=False)
+    trainer = Trainer(
+        Supervised(model), make_config(epochs=2, select_metric=None), checkpoint_dir=tmp_path, progress=False
+    )
     trainer.fit(loader(make_data()))
-    again = Trainer(Supervised(make_model(seed=5)), make_config(epochs=2, select_metric=None, log_every=3),
-                    checkpoint_dir=tmp_path, progress=False)
+    again = Trainer(
+        Supervised(make_model(seed=5)),
+        make_config(epochs=2, select_metric=None, log_every=3),
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
     history = again.fit(loader(make_data()))  # log_every does not change the fingerprint
     assert len(history.step_loss) == 2 * 6
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.objective.model.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.objective.model.state_dict().values())
+    )
 
 
 def test_refuses_checkpoint_of_another_config(tmp_path):
-    Trainer(Supervised(make_model()), make_config(epochs=1, select_metric=None), checkpoint_dir=tmp_path,
-            progress=False).fit(loader(make_data()))
-    other = Trainer(Supervised(make_model()), make_config(epochs=1, select_metric=None, lr=2e-2),
-                    checkpoint_dir=tmp_path, progress=False)
+    Trainer(
+        Supervised(make_model()), make_config(epochs=1, select_metric=None), checkpoint_dir=tmp_path, progress=False
+    ).fit(loader(make_data()))
+    other = Trainer(
+        Supervised(make_model()),
+        make_config(epochs=1, select_metric=None, lr=2e-2),
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
     with pytest.raises(ValueError, match=r"different training config \(lr: 0.01 -> 0.02\)"):
         other.fit(loader(make_data()))
     with pytest.raises(ValueError, match="steps per epoch"):
-        Trainer(Supervised(make_model()), make_config(epochs=1, select_metric=None), checkpoint_dir=tmp_path,
-                progress=False).fit(loader(make_data(), batch_size=4))
+        Trainer(
+            Supervised(make_model()), make_config(epochs=1, select_metric=None), checkpoint_dir=tmp_path, progress=False
+        ).fit(loader(make_data(), batch_size=4))
 
 
 class NaNAt(nn.Module):
@@ -162,8 +175,9 @@ class NaNAt(nn.Module):
 
 @pytest.mark.parametrize("log_every", [1, 4])  # the check may run a few steps late; the message must not
 def test_nan_loss_names_the_step(log_every):
-    trainer = Trainer(NaNAt(Supervised(make_model()), at=7), make_config(select_metric=None, log_every=log_every),
-                      progress=False)
+    trainer = Trainer(
+        NaNAt(Supervised(make_model()), at=7), make_config(select_metric=None, log_every=log_every), progress=False
+    )
     with pytest.raises(FloatingPointError, match=r"NaN/inf at epoch 1, step 1 \(global step 7\)"):
         trainer.fit(loader(make_data()))  # 6 steps per epoch: global step 7 is epoch 1, step 1
     assert len(trainer.history.step_loss) == 7  # the steps before it were recorded
@@ -190,15 +204,20 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
             epoch0["bytes"] = path.read_bytes()
         return {}
 
-    trainer = Trainer(Supervised(make_model()), make_config(epochs=3, select_metric=None),
-                      checkpoint_dir=path.parent, progress=False)
+    trainer = Trainer(
+        Supervised(make_model()), make_config(epochs=3, select_metric=None), checkpoint_dir=path.parent, progress=False
+    )
     with pytest.raises(OSError, match="disk full"):
         trainer.fit(loader(make_data()), evaluate)
     assert [p.name for p in path.parent.iterdir()] == [CHECKPOINT_NAME]  # no temporary file left behind
     assert path.read_bytes() == epoch0["bytes"]  # epoch 0's checkpoint, intact
 
-    fresh = Trainer(Supervised(make_model()), make_config(epochs=1, select_metric=None),
-                    checkpoint_dir=tmp_path / "fresh", progress=False)
+    fresh = Trainer(
+        Supervised(make_model()),
+        make_config(epochs=1, select_metric=None),
+        checkpoint_dir=tmp_path / "fresh",
+        progress=False,
+    )
     with pytest.raises(OSError, match="disk full"):
         fresh.fit(loader(make_data()))
     assert list((tmp_path / "fresh").iterdir()) == []  # no checkpoint rather than a broken one
@@ -239,8 +258,9 @@ def test_weight_averaging_matches_hand_computation():
             p -= 0.1 * p.grad
     after = ref.state_dict()
 
-    config = TrainConfig(epochs=1, lr=0.1, optimizer="sgd", momentum=0.0, weight_decay=0.0, amp=False,
-                         weight_averaging=0.5)
+    config = TrainConfig(
+        epochs=1, lr=0.1, optimizer="sgd", momentum=0.0, weight_decay=0.0, amp=False, weight_averaging=0.5
+    )
     Trainer(objective, config, progress=False).fit([(x, y)])
     got = model.state_dict()
     for key in ("1.weight", "1.bias", "0.weight", "0.running_mean", "0.running_var"):
@@ -279,8 +299,9 @@ def test_recompute_batchnorm_gives_the_statistics_of_the_final_weights(tmp_path)
     def train(recompute: bool, folder=None) -> nn.Module:
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
-        config = TrainConfig(epochs=3, lr=0.5, optimizer="sgd", min_lr_ratio=1.0, amp=False, log_every=1,
-                             recompute_batchnorm=recompute)
+        config = TrainConfig(
+            epochs=3, lr=0.5, optimizer="sgd", min_lr_ratio=1.0, amp=False, log_every=1, recompute_batchnorm=recompute
+        )
         Trainer(Supervised(model), config, device="cpu", progress=False, checkpoint_dir=folder).fit(batches)
         return model
 

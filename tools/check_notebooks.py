@@ -39,8 +39,11 @@ def main() -> int:
     parser.add_argument("--strip", action="store_true", help="strip outputs in place instead of failing")
     args = parser.parse_args()
     bad, typed = [], []
-    paths = [args.folder] if args.folder.is_file() else sorted(
-        p for p in args.folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    paths = (
+        [args.folder]
+        if args.folder.is_file()
+        else sorted(p for p in args.folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    )
     for path in paths:
         notebook = json.loads(path.read_text())
         for k, cell in enumerate(notebook["cells"]):
@@ -54,8 +57,12 @@ def main() -> int:
     if bad:
         print("Notebooks must be committed without outputs (run with --strip):", *bad, sep="\n  ")
     if typed:
-        print("Numbers typed into Markdown (compute them and show the sentence with respkit.report.say, or write a "
-              "constant of the method as math or code):", *typed, sep="\n  ")
+        print(
+            "Numbers typed into Markdown (compute them and show the sentence with respkit.report.say, or write a "
+            "constant of the method as math or code):",
+            *typed,
+            sep="\n  ",
+        )
     if args.folder.is_file():
         return 1 if bad or typed else 0
     unlisted, stale = unlisted_notebooks(), out_of_sync()

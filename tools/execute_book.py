@@ -61,8 +61,12 @@ def pending(paths: list[Path], cache_dir: Path = CACHE) -> list[Path]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=min(os.cpu_count() or 1, 4),
-                        help="notebooks executed at once (default: the cores, at most 4)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(os.cpu_count() or 1, 4),
+        help="notebooks executed at once (default: the cores, at most 4)",
+    )
     args = parser.parse_args()
     todo = pending([ROOT / chapter.notebook for chapter in CHAPTERS])
     if not todo:

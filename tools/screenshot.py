@@ -96,11 +96,27 @@ def run_browser(url: str, args: list[str], offline: bool = False) -> str:
     """Run headless Chromium on ``url`` with extra ``args``; returns its standard output."""
     with tempfile.TemporaryDirectory() as profile:
         result = subprocess.run(
-            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--hide-scrollbars", "--virtual-time-budget=10000",
-             *(OFFLINE_FLAGS if offline else []), *args, url],
-            check=True, capture_output=True, text=True, timeout=180,
+            [
+                chromium(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--hide-scrollbars",
+                "--virtual-time-budget=10000",
+                *(OFFLINE_FLAGS if offline else []),
+                *args,
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
     return result.stdout
 

@@ -34,21 +34,25 @@ def setup_cell(chapter: project.Chapter) -> str:
     """The source of a chapter's first code cell."""
     datasets = ", ".join(f'"{name}"' for name in chapter.datasets)
     return (
-        "# Setup, written by tools/sync_notebooks.py. Where respkit is missing (Colab),\n"
-        "# install it and keep the preinstalled torch; $" + project.INSTALL_ENV + " may name\n"
-        "# another source (a fork, a wheel, a checkout). Then pick the profile, seed\n"
-        "# everything and find the data.\n"
-        "try:\n"
-        "    import respkit\n"
-        "except ImportError:\n"
-        "    import os\n"
-        "\n"
-        f'    spec = "{chapter.install_spec}"\n'
-        f'    source = os.environ.get("{project.INSTALL_ENV}", spec)\n'
-        '    %pip install -q "{source}"\n'
-        "from respkit.book import setup_chapter\n"
-        "\n"
-    ) + title_line(chapter.title) + f"session = setup_chapter(title, datasets=[{datasets}])"
+        (
+            "# Setup, written by tools/sync_notebooks.py. Where respkit is missing (Colab),\n"
+            "# install it and keep the preinstalled torch; $" + project.INSTALL_ENV + " may name\n"
+            "# another source (a fork, a wheel, a checkout). Then pick the profile, seed\n"
+            "# everything and find the data.\n"
+            "try:\n"
+            "    import respkit\n"
+            "except ImportError:\n"
+            "    import os\n"
+            "\n"
+            f'    spec = "{chapter.install_spec}"\n'
+            f'    source = os.environ.get("{project.INSTALL_ENV}", spec)\n'
+            '    %pip install -q "{source}"\n'
+            "from respkit.book import setup_chapter\n"
+            "\n"
+        )
+        + title_line(chapter.title)
+        + f"session = setup_chapter(title, datasets=[{datasets}])"
+    )
 
 
 def title_line(title: str) -> str:
@@ -98,7 +102,9 @@ def dumps(notebook: dict) -> str:
 def unlisted_notebooks(root: Path = ROOT) -> list[str]:
     """Notebooks under book/ that respkit.project.CHAPTERS does not name (they would get no setup cell)."""
     listed = {chapter.notebook for chapter in project.CHAPTERS}
-    return sorted(name for p in (root / "book").glob("*.ipynb") if (name := p.relative_to(root).as_posix()) not in listed)
+    return sorted(
+        name for p in (root / "book").glob("*.ipynb") if (name := p.relative_to(root).as_posix()) not in listed
+    )
 
 
 def out_of_sync(root: Path = ROOT, write: bool = False) -> list[str]:

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -65,7 +65,7 @@ class RandomApply(nn.Module):
         self.p = p
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        chosen = rand((x.shape[0],), generator=generator, device=x.device) < self.p           # [B]
+        chosen = rand((x.shape[0],), generator=generator, device=x.device) < self.p  # [B]
         if not chosen.any():
             return x
         out = x.clone()
@@ -87,8 +87,7 @@ class TwoViews(nn.Module):
         self.transform = transform
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        return (call_with_generator(self.transform, x, generator),
-                call_with_generator(self.transform, x, generator))
+        return (call_with_generator(self.transform, x, generator), call_with_generator(self.transform, x, generator))
 
 
 # name -> factory(sample_rate) with CLAR's default ranges (Al-Tahan & Mohsenzadeh, AISTATS 2021).

@@ -10,35 +10,44 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 
-def rand(shape: Sequence[int], *, generator: torch.Generator | None = None,
-         device: torch.device | None = None) -> Tensor:
+def rand(
+    shape: Sequence[int], *, generator: torch.Generator | None = None, device: torch.device | None = None
+) -> Tensor:
     """Uniform draws in [0, 1) of ``shape``, from ``generator`` (or the global RNG), returned on ``device``."""
     source = generator.device if generator is not None else device
     return torch.rand(tuple(shape), generator=generator, device=source).to(device)
 
 
-def randn(shape: Sequence[int], *, generator: torch.Generator | None = None,
-          device: torch.device | None = None) -> Tensor:
+def randn(
+    shape: Sequence[int], *, generator: torch.Generator | None = None, device: torch.device | None = None
+) -> Tensor:
     """Standard normal draws of ``shape``; same device rules as :func:`rand`."""
     source = generator.device if generator is not None else device
     return torch.randn(tuple(shape), generator=generator, device=source).to(device)
 
 
-def uniform(low: float, high: float, n: int, *, generator: torch.Generator | None = None,
-            device: torch.device | None = None) -> Tensor:
+def uniform(
+    low: float, high: float, n: int, *, generator: torch.Generator | None = None, device: torch.device | None = None
+) -> Tensor:
     """``n`` floats uniform in [low, high) (all equal to ``low`` when ``low == high``)."""
     return low + (high - low) * rand((n,), generator=generator, device=device)
 
 
-def randint(low: int | Tensor, high: int | Tensor, n: int, *, generator: torch.Generator | None = None,
-            device: torch.device | None = None) -> Tensor:
+def randint(
+    low: int | Tensor,
+    high: int | Tensor,
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | None = None,
+) -> Tensor:
     """``n`` integers uniform in [low, high], both ends included; ``low``/``high`` may be ``[n]`` tensors."""
     u = rand((n,), generator=generator, device=device)
     low_t = torch.as_tensor(low, device=device)

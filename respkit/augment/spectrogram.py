@@ -33,8 +33,14 @@ class SpecAugment(nn.Module):
     itself is a comparison with ``arange``.
     """
 
-    def __init__(self, freq_masks: int = 2, freq_width: int = 48, time_masks: int = 2, time_width: int = 160,
-                 fill: str | float = "mean") -> None:
+    def __init__(
+        self,
+        freq_masks: int = 2,
+        freq_width: int = 48,
+        time_masks: int = 2,
+        time_width: int = 160,
+        fill: str | float = "mean",
+    ) -> None:
         super().__init__()
         if min(freq_masks, freq_width, time_masks, time_width) < 0:
             raise ValueError("freq_masks, freq_width, time_masks and time_width must be >= 0")
@@ -44,14 +50,15 @@ class SpecAugment(nn.Module):
         self.time_masks, self.time_width = time_masks, time_width
         self.fill = fill
 
-    def _masks(self, count: int, width: int, size: int, batch: int, generator: torch.Generator | None,
-               device: torch.device) -> Tensor:
+    def _masks(
+        self, count: int, width: int, size: int, batch: int, generator: torch.Generator | None, device: torch.device
+    ) -> Tensor:
         """Union of ``count`` random spans along an axis of ``size``: bool ``[B, size]``."""
         position = torch.arange(size, device=device)
         masked = torch.zeros(batch, size, dtype=torch.bool, device=device)
         for _ in range(count):
-            w = randint(0, min(width, size), batch, generator=generator, device=device)        # [B]
-            start = randint(0, size - w, batch, generator=generator, device=device)            # [B]
+            w = randint(0, min(width, size), batch, generator=generator, device=device)  # [B]
+            start = randint(0, size - w, batch, generator=generator, device=device)  # [B]
             masked |= (position >= start[:, None]) & (position < (start + w)[:, None])
         return masked
 
@@ -61,19 +68,24 @@ class SpecAugment(nn.Module):
                 f"spectrogram must be [batch, channels, freq, time] or [channels, freq, time], "
                 f"got shape {tuple(spectrogram.shape)}"
             )
-        x = spectrogram if spectrogram.dim() == 4 else spectrogram.unsqueeze(0)                # [B, C, F, T]
+        x = spectrogram if spectrogram.dim() == 4 else spectrogram.unsqueeze(0)  # [B, C, F, T]
         batch, _, n_freq, n_time = x.shape
-        freq = self._masks(self.freq_masks, self.freq_width, n_freq, batch, generator, x.device)   # [B, F]
-        time = self._masks(self.time_masks, self.time_width, n_time, batch, generator, x.device)   # [B, T]
-        masked = freq[:, None, :, None] | time[:, None, None, :]                               # [B, 1, F, T]
-        value = x.mean(dim=(1, 2, 3), keepdim=True) if self.fill == "mean" else torch.as_tensor(
-            float(self.fill), dtype=x.dtype, device=x.device)
+        freq = self._masks(self.freq_masks, self.freq_width, n_freq, batch, generator, x.device)  # [B, F]
+        time = self._masks(self.time_masks, self.time_width, n_time, batch, generator, x.device)  # [B, T]
+        masked = freq[:, None, :, None] | time[:, None, None, :]  # [B, 1, F, T]
+        value = (
+            x.mean(dim=(1, 2, 3), keepdim=True)
+            if self.fill == "mean"
+            else torch.as_tensor(float(self.fill), dtype=x.dtype, device=x.device)
+        )
         out = torch.where(masked, value, x)
         return out if spectrogram.dim() == 4 else out.squeeze(0)
 
     def extra_repr(self) -> str:
-        return (f"freq_masks={self.freq_masks}, freq_width={self.freq_width}, time_masks={self.time_masks}, "
-                f"time_width={self.time_width}, fill={self.fill!r}")
+        return (
+            f"freq_masks={self.freq_masks}, freq_width={self.freq_width}, time_masks={self.time_masks}, "
+            f"time_width={self.time_width}, fill={self.fill!r}"
+        )
 
 
 def _check_axis(x: Tensor, dim: int, name: str) -> int:
@@ -102,12 +114,12 @@ class RandomCrop(nn.Module):
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         axis = _check_axis(x, self.dim, "RandomCrop")
-        last = x.movedim(axis, -1)                                                            # [B, ..., S]
+        last = x.movedim(axis, -1)  # [B, ..., S]
         size = last.shape[-1]
         if size <= self.length:
             return trim_or_pad_end(last, self.length).movedim(-1, axis)
-        offset = randint(0, size - self.length, x.shape[0], generator=generator, device=x.device)   # [B]
-        index = offset[:, None] + torch.arange(self.length, device=x.device)                  # [B, length]
+        offset = randint(0, size - self.length, x.shape[0], generator=generator, device=x.device)  # [B]
+        index = offset[:, None] + torch.arange(self.length, device=x.device)  # [B, length]
         index = index.view(x.shape[0], *([1] * (last.dim() - 2)), self.length)
         crop = last.gather(-1, index.expand(*last.shape[:-1], self.length))
         return crop.movedim(-1, axis)
@@ -128,7 +140,7 @@ class RandomTimeFlip(nn.Module):
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         axis = _check_axis(x, self.dim, "RandomTimeFlip")
-        flip = rand((x.shape[0],), generator=generator, device=x.device) < self.p             # [B]
+        flip = rand((x.shape[0],), generator=generator, device=x.device) < self.p  # [B]
         return torch.where(flip.view(-1, *([1] * (x.dim() - 1))), x.flip(axis), x)
 
     def extra_repr(self) -> str:

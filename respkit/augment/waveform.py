@@ -27,8 +27,8 @@ Conventions shared by every transform in :mod:`respkit.augment`:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Sequence
 
 import torch
 import torchaudio.functional as AF
@@ -67,8 +67,8 @@ def phase_vocoder_stretch(waveform: Tensor, rate: float, n_fft: int = 512) -> Te
     """
     hop = n_fft // 4
     window = torch.hann_window(n_fft, device=waveform.device, dtype=waveform.dtype)
-    flat = waveform.reshape(-1, waveform.shape[-1])                                       # [N, L]
-    spec = torch.stft(flat, n_fft, hop, window=window, return_complex=True)               # [N, n_fft/2+1, frames]
+    flat = waveform.reshape(-1, waveform.shape[-1])  # [N, L]
+    spec = torch.stft(flat, n_fft, hop, window=window, return_complex=True)  # [N, n_fft/2+1, frames]
     # Expected phase advance per hop for each bin's centre frequency.
     phase_advance = torch.linspace(0, math.pi * hop, spec.shape[-2], device=spec.device)[..., None]
     stretched = AF.phase_vocoder(spec, rate, phase_advance)
@@ -122,7 +122,7 @@ class PitchShift(WaveformTransform):
         if n_steps == 0:
             return waveform
         factor = Fraction(2.0 ** (n_steps / 12)).limit_denominator(64)
-        stretched = phase_vocoder_stretch(waveform, 1 / float(factor), self.n_fft)         # [..., ≈L·factor]
+        stretched = phase_vocoder_stretch(waveform, 1 / float(factor), self.n_fft)  # [..., ≈L·factor]
         # Reading the stretched signal as if sampled at sr·factor and resampling to sr shortens it by
         # `factor` and multiplies every frequency by `factor`.
         shifted = AF.resample(stretched, factor.numerator, factor.denominator)
@@ -152,7 +152,8 @@ FADE_SHAPES = tuple(FADE_CURVES)
 
 
 def _ramp(position: Tensor, length: Tensor) -> Tensor:
-    """``[B, L]``: ``position / (n - 1)`` where ``position < n`` (``torch.linspace(0, 1, n)``), else 1; ``n`` per item."""
+    """``[B, L]``: ``position / (n - 1)`` where ``position < n`` (``torch.linspace(0, 1, n)``), else 1;
+    ``n`` per item."""
     n = length[:, None].float()
     t = position[None, :].float() / (n - 1).clamp(min=1)
     return torch.where(position[None, :] < n, t, torch.ones_like(t))
@@ -188,7 +189,7 @@ class Fade(WaveformTransform):
         # The whole batch at once (one torchaudio Fade per item cost a third of a CLAR step): ramps from 0
         # to 1 over each item's first fade_in samples and, mirrored, over its last fade_out samples.
         position = torch.arange(length, device=x.device)
-        rise, fall = _ramp(position, fade_in), _ramp(length - 1 - position, fade_out)     # [B, L] each
+        rise, fall = _ramp(position, fade_in), _ramp(length - 1 - position, fade_out)  # [B, L] each
         envelope = torch.ones_like(rise)
         for index in shape.unique().tolist():
             rows = shape == index
@@ -212,8 +213,8 @@ class _AddNoise(WaveformTransform):
 
     def transform(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         batch, channels, _ = x.shape
-        snr = uniform(*self.snr_db, batch, generator=generator, device=x.device)          # [B]
-        noise = self.noise(x.shape, generator, x.device).to(x.dtype)                       # [B, C, L]
+        snr = uniform(*self.snr_db, batch, generator=generator, device=x.device)  # [B]
+        noise = self.noise(x.shape, generator, x.device).to(x.dtype)  # [B, C, L]
         # SNR = 10·log10(signal energy / noise energy) per item and channel; a silent channel stays silent.
         return AF.add_noise(x, noise, snr[:, None].expand(batch, channels))
 
@@ -253,11 +254,11 @@ class ColoredNoise(_AddNoise):
     def noise(self, shape: torch.Size, generator: torch.Generator | None, device: torch.device) -> Tensor:
         batch, _, length = shape
         which = randint(0, len(self.colors) - 1, batch, generator=generator, device=device)
-        exponents = torch.tensor([NOISE_COLORS[c] for c in self.colors], device=device)[which]   # [B]
-        white = torch.fft.rfft(randn(shape, generator=generator, device=device))                 # [B, C, L/2+1]
-        freqs = torch.fft.rfftfreq(length, device=device)[1:]                                    # skip DC
+        exponents = torch.tensor([NOISE_COLORS[c] for c in self.colors], device=device)[which]  # [B]
+        white = torch.fft.rfft(randn(shape, generator=generator, device=device))  # [B, C, L/2+1]
+        freqs = torch.fft.rfftfreq(length, device=device)[1:]  # skip DC
         gain = torch.zeros(batch, freqs.numel() + 1, device=device)
-        gain[:, 1:] = freqs[None, :] ** (-exponents[:, None] / 2)                                # [B, L/2+1]
+        gain[:, 1:] = freqs[None, :] ** (-exponents[:, None] / 2)  # [B, L/2+1]
         return torch.fft.irfft(white * gain[:, None, :], n=length)
 
     def extra_repr(self) -> str:
@@ -283,10 +284,10 @@ class TimeMask(WaveformTransform):
     def transform(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         batch, _, length = x.shape
         width = round(self.fraction * length)
-        start = randint(0, length - width, batch, generator=generator, device=x.device)       # [B]
+        start = randint(0, length - width, batch, generator=generator, device=x.device)  # [B]
         position = torch.arange(length, device=x.device)
-        mask = (position >= start[:, None]) & (position < start[:, None] + width)              # [B, L]
-        rms = x.pow(2).mean(dim=(1, 2), keepdim=True).sqrt()                                   # [B, 1, 1]
+        mask = (position >= start[:, None]) & (position < start[:, None] + width)  # [B, L]
+        rms = x.pow(2).mean(dim=(1, 2), keepdim=True).sqrt()  # [B, 1, 1]
         noise = randn(x.shape, generator=generator, device=x.device).to(x.dtype) * self.noise_level * rms
         return torch.where(mask[:, None, :], noise, x)
 
@@ -310,9 +311,9 @@ class TimeShift(WaveformTransform):
     def transform(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         batch, _, length = x.shape
         most = round(self.max_shift_s * self.sample_rate)
-        shift = randint(-most, most, batch, generator=generator, device=x.device)              # [B]
+        shift = randint(-most, most, batch, generator=generator, device=x.device)  # [B]
         # torch.roll(x, s)[..., j] == x[..., (j - s) mod L], with one s per item.
-        index = (torch.arange(length, device=x.device) - shift[:, None]) % length             # [B, L]
+        index = (torch.arange(length, device=x.device) - shift[:, None]) % length  # [B, L]
         return x.gather(-1, index[:, None, :].expand_as(x))
 
     def extra_repr(self) -> str:
@@ -337,9 +338,9 @@ class TimeStretch(WaveformTransform):
 
     def transform(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         rates = uniform(*self.rate, x.shape[0], generator=generator, device=x.device).tolist()
-        return torch.stack([
-            trim_or_pad_end(phase_vocoder_stretch(item, r, self.n_fft), x.shape[-1]) for item, r in zip(x, rates)
-        ])
+        return torch.stack(
+            [trim_or_pad_end(phase_vocoder_stretch(item, r, self.n_fft), x.shape[-1]) for item, r in zip(x, rates)]
+        )
 
     def extra_repr(self) -> str:
         return f"rate={self.rate}, n_fft={self.n_fft}"

@@ -9,12 +9,11 @@ from respkit.data.audio import AudioError, NonFiniteAudioError, audio_info, load
 from respkit.data.base import RespiratoryDataset, Subset
 from respkit.data.cache import FeatureCache, feature_key
 from respkit.data.icbhi import ICBHI
+from respkit.data.locate import DataSource, resolve_data
+from respkit.data.registry import DatasetSpec, get_dataset, register_dataset, score_function
 from respkit.data.sampler import ClassBalancedSampler
 from respkit.data.splits import patient_folds, patient_split, shared_patients
 from respkit.data.sprsound import SPRSound
-
-from respkit.data.locate import DataSource, resolve_data
-from respkit.data.registry import DatasetSpec, get_dataset, register_dataset, score_function
 
 __all__ = [
     "ICBHI",

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,7 +106,7 @@ class RespiratoryDataset(Dataset):
                     continue
             lengths[path] = info.duration
         if damaged:
-            warnings.warn(f"{len(damaged)} recording(s) left out:\n" + "\n".join(damaged))
+            warnings.warn(f"{len(damaged)} recording(s) left out:\n" + "\n".join(damaged), stacklevel=2)
             self.skipped["recordings with NaN or infinite samples"] += len(damaged)
         return lengths
 
@@ -142,7 +142,7 @@ def class_table(title: str, classes: list[str], labels: np.ndarray, groups: np.n
 class Subset(_TorchSubset):
     """A view on some items of a :class:`RespiratoryDataset` that keeps its classes, labels, groups, meta."""
 
-    def __init__(self, dataset: RespiratoryDataset | "Subset", indices: Sequence[int]) -> None:
+    def __init__(self, dataset: RespiratoryDataset | Subset, indices: Sequence[int]) -> None:
         super().__init__(dataset, np.asarray(indices, dtype=np.int64))
         self.classes = dataset.classes
         self.sample_rate = dataset.sample_rate

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -41,7 +41,9 @@ def feature_key(module: nn.Module) -> str:
     parts = []
     for name, sub in module.named_modules():
         attrs = {k: v for k, v in vars(sub).items() if not k.startswith("_") and k != "training" and _is_plain(v)}
-        parts.append(f"{name}:{type(sub).__module__}.{type(sub).__qualname__}({sub.extra_repr()}){sorted(attrs.items())}")
+        parts.append(
+            f"{name}:{type(sub).__module__}.{type(sub).__qualname__}({sub.extra_repr()}){sorted(attrs.items())}"
+        )
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())

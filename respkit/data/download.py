@@ -38,10 +38,10 @@ import sys
 import warnings
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -105,8 +105,9 @@ class ResumingDownloader:
         got = self.part.stat().st_size
         if None not in (self.size, announced) and announced != self.size:
             self.part.unlink()
-            raise DownloadError(f"{url}: the file served has {announced} bytes, not the pinned {self.size}; "
-                                "the download was deleted")
+            raise DownloadError(
+                f"{url}: the file served has {announced} bytes, not the pinned {self.size}; the download was deleted"
+            )
         expected = self.size if self.size is not None else announced
         if expected is not None and got < expected:
             # A network failure, reported the way pooch's retry loop expects one; the .part is kept.
@@ -140,10 +141,19 @@ class ResumingDownloader:
             else:
                 raise DownloadError(f"{url}: unexpected HTTP {status} ({content_range!r}) asking from byte {offset}")
             total = int(total) if total and total.isdigit() else None
-            with open(self.part, mode) as out, tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=self.part.name.removesuffix(".part"), file=sys.stderr, disable=None,
-            ) as bar:
+            with (
+                open(self.part, mode) as out,
+                tqdm(
+                    total=total,
+                    initial=offset,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=self.part.name.removesuffix(".part"),
+                    file=sys.stderr,
+                    disable=None,
+                ) as bar,
+            ):
                 try:
                     # Raw bytes as they arrive: requests' iter_content buffers up to a chunk and drops it
                     # when the connection breaks, which is the very data a resume needs.
@@ -233,9 +243,7 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> None
         shutil.copyfileobj(src, out, _CHUNK)  # zipfile checks the member's CRC as it reads
 
 
-def download_icbhi(
-    dest: str | Path | None = None, base_url: str = ICBHI_BASE_URL, verify_tls: bool = True
-) -> Path:
+def download_icbhi(dest: str | Path | None = None, base_url: str = ICBHI_BASE_URL, verify_tls: bool = True) -> Path:
     """Fetch ICBHI 2017 into ``dest/icbhi`` (about 1.2 GB); returns that folder.
 
     ``base_url`` may point at a mirror holding the same files. The official host's TLS certificate is

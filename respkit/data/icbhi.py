@@ -149,7 +149,9 @@ class ICBHI(RespiratoryDataset):
         for path in sorted(self.database.glob("*.txt")):
             match = _NAME.fullmatch(path.stem)
             if match is None:
-                warnings.warn(f"{path}: not an ICBHI recording name (Patient_Index_Location_Mode_Device); skipped")
+                warnings.warn(
+                    f"{path}: not an ICBHI recording name (Patient_Index_Location_Mode_Device); skipped", stacklevel=2
+                )
                 self.skipped["annotation files with a non-ICBHI name"] += 1
                 continue
             recordings.add(path.stem)
@@ -157,13 +159,26 @@ class ICBHI(RespiratoryDataset):
             for index, (start, end, crackle, wheeze) in enumerate(_read_annotation(path)):
                 cycles.append(
                     ICBHICycle(
-                        path.stem, int(patient), index, location, mode, device, start, end, crackle, wheeze,
-                        diagnosis.get(int(patient)), official.get(path.stem),
+                        path.stem,
+                        int(patient),
+                        index,
+                        location,
+                        mode,
+                        device,
+                        start,
+                        end,
+                        crackle,
+                        wheeze,
+                        diagnosis.get(int(patient)),
+                        official.get(path.stem),
                     )
                 )
         orphans = sorted(set(official) - recordings)
         if orphans:
-            warnings.warn(f"{self.root / SPLIT_FILE}: {len(orphans)} line(s) name no recording: {', '.join(orphans)}")
+            warnings.warn(
+                f"{self.root / SPLIT_FILE}: {len(orphans)} line(s) name no recording: {', '.join(orphans)}",
+                stacklevel=2,
+            )
             self.skipped["split-file lines naming no recording"] += len(orphans)
         return cycles
 
@@ -208,12 +223,16 @@ class ICBHI(RespiratoryDataset):
             return [cycles[i] for i in (train if self.split == "train" else test)]
         unlisted = {c.recording for c in cycles if c.split is None}
         if unlisted:
-            warnings.warn(f"{len(unlisted)} recording(s) are not in {SPLIT_FILE} and are left out: {sorted(unlisted)}")
+            warnings.warn(
+                f"{len(unlisted)} recording(s) are not in {SPLIT_FILE} and are left out: {sorted(unlisted)}",
+                stacklevel=2,
+            )
             self.skipped["recordings absent from the split file"] += len(unlisted)
         return [c for c in cycles if c.split == self.split]
 
     def _keep_playable(self, cycles: list[ICBHICycle], require_audio: bool) -> list[ICBHICycle]:
-        """Drop cycles without audio (or raise) or with damaged audio, and clip cycles that run past their audio's end."""
+        """Drop cycles without audio (or raise) or with damaged audio, and clip cycles that run past their
+        audio's end."""
         if self.missing_audio:
             n_recordings = len({c.recording for c in cycles})
             listing = ", ".join(self.missing_audio[:10]) + (", ..." if len(self.missing_audio) > 10 else "")
@@ -225,7 +244,11 @@ class ICBHI(RespiratoryDataset):
                     "respkit.data.download.download_icbhi()."
                 )
             missing = set(self.missing_audio)
-            warnings.warn(f"{self.database}: {len(missing)} of {n_recordings} recordings have no audio; their cycles are left out")
+            warnings.warn(
+                f"{self.database}: {len(missing)} of {n_recordings} recordings have no audio; "
+                "their cycles are left out",
+                stacklevel=2,
+            )
             self.skipped["recordings without audio"] += len(missing)
             self.skipped["cycles without audio"] += sum(c.recording in missing for c in cycles)
             cycles = [c for c in cycles if c.recording not in missing]
@@ -247,7 +270,9 @@ class ICBHI(RespiratoryDataset):
                 kept.append(c)
         if overrunning:
             files = ", ".join(f"{rec}.wav" for rec in sorted(overrunning))
-            warnings.warn(f"{self.database}: cycles run past the end of their audio in {files}: {dict(past_end)}")
+            warnings.warn(
+                f"{self.database}: cycles run past the end of their audio in {files}: {dict(past_end)}", stacklevel=2
+            )
             self.skipped.update(past_end)
         return kept
 
@@ -314,5 +339,14 @@ def official_splits(root: str | Path, task: str | None = None, **kwargs) -> tupl
 
 
 # Registered: resolve_data() finds (or simulates) ICBHI, and score_function() scores it.
-register_dataset(DatasetSpec("icbhi", marker=DATABASE, loader=ICBHI, metric=icbhi_scorer,
-                             simulate=write_icbhi, download=download_icbhi, splits=official_splits))
+register_dataset(
+    DatasetSpec(
+        "icbhi",
+        marker=DATABASE,
+        loader=ICBHI,
+        metric=icbhi_scorer,
+        simulate=write_icbhi,
+        download=download_icbhi,
+        splits=official_splits,
+    )
+)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +25,10 @@ class ClassBalancedSampler(WeightedRandomSampler):
     """
 
     def __init__(
-        self, labels: Sequence[int], num_samples: int | None = None, generator: torch.Generator | None = None,
+        self,
+        labels: Sequence[int],
+        num_samples: int | None = None,
+        generator: torch.Generator | None = None,
         power: float = 1.0,
     ) -> None:
         labels = np.asarray(labels, dtype=np.int64)

@@ -7,7 +7,8 @@ dataset's ``groups``), deterministic for a given seed, and built on scikit-learn
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
@@ -31,7 +32,9 @@ def patient_folds(
     return [(np.sort(tr), np.sort(te)) for tr, te in splitter.split(np.zeros(len(groups)), y, groups)]
 
 
-def patient_split(ds: Any, val_fraction: float = 0.2, seed: int = 0, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def patient_split(
+    ds: Any, val_fraction: float = 0.2, seed: int = 0, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Split a dataset's items into ``(train_idx, val_idx)`` by patient.
 
     ``stratify=True`` takes one fold of a ``round(1 / val_fraction)``-fold StratifiedGroupKFold, so the

@@ -59,8 +59,11 @@ RECORD_LABELS = ["Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality"]
 TASKS: dict[str, tuple[str, list[str], dict[str, int]]] = {
     "1-1": ("event", ["Normal", "Adventitious"], {t: int(t != "Normal") for t in EVENT_TYPES}),
     "1-2": ("event", EVENT_TYPES, {t: i for i, t in enumerate(EVENT_TYPES)}),
-    "2-1": ("record", ["Normal", "Adventitious", "Poor Quality"],
-            {"Normal": 0, "CAS": 1, "DAS": 1, "CAS & DAS": 1, "Poor Quality": 2}),
+    "2-1": (
+        "record",
+        ["Normal", "Adventitious", "Poor Quality"],
+        {"Normal": 0, "CAS": 1, "DAS": 1, "CAS & DAS": 1, "Poor Quality": 2},
+    ),
     "2-2": ("record", RECORD_LABELS, {t: i for i, t in enumerate(RECORD_LABELS)}),
 }
 SPLITS = {
@@ -144,7 +147,10 @@ class SPRSound(RespiratoryDataset):
             self._audio[path.stem] = audio
             records[path.stem] = items
         if self.missing_audio:
-            warnings.warn(f"{self.audio_dir}: {len(self.missing_audio)} record(s) have no .wav/.flac and are left out")
+            warnings.warn(
+                f"{self.audio_dir}: {len(self.missing_audio)} record(s) have no .wav/.flac and are left out",
+                stacklevel=2,
+            )
             self.skipped["records without audio"] += len(self.missing_audio)
         self.meta: list[SPRSoundItem] = self._keep_playable(records)
         self.labels = np.array([to_label[m.annotation] for m in self.meta], dtype=np.int64)
@@ -154,13 +160,18 @@ class SPRSound(RespiratoryDataset):
         """The items of one JSON file; None when the file name does not follow the naming rule."""
         match = _NAME.fullmatch(path.stem)
         if match is None:
-            warnings.warn(f"{path}: not an SPRSound name (patient_age_gender_location_recID); skipped")
+            warnings.warn(f"{path}: not an SPRSound name (patient_age_gender_location_recID); skipped", stacklevel=2)
             self.skipped["files with a non-SPRSound name"] += 1
             return None
         patient, age, gender, location, record_id = match.groups()
         facts = dict(
-            record=path.stem, patient=patient, age=float(age), gender="MF"[int(gender)],
-            location=LOCATIONS.get(location, location), record_id=int(record_id), split=self.split,
+            record=path.stem,
+            patient=patient,
+            age=float(age),
+            gender="MF"[int(gender)],
+            location=LOCATIONS.get(location, location),
+            record_id=int(record_id),
+            split=self.split,
         )
         record_label, events = _read_json(path)
         if self.level == "record":
@@ -193,7 +204,9 @@ class SPRSound(RespiratoryDataset):
                 overrunning.add(self._audio[record].name)
         if overrunning:
             files = ", ".join(sorted(overrunning))
-            warnings.warn(f"{self.audio_dir}: events run past the end of their audio in {files}: {dict(past_end)}")
+            warnings.warn(
+                f"{self.audio_dir}: events run past the end of their audio in {files}: {dict(past_end)}", stacklevel=2
+            )
             self.skipped.update(past_end)
         return kept
 
@@ -284,5 +297,14 @@ def official_splits(root: str | Path, task: str, **kwargs) -> tuple[SPRSound, di
 
 
 # Registered: resolve_data() finds (or simulates) SPRSound, and score_function() scores it.
-register_dataset(DatasetSpec("sprsound", marker="BioCAS2022", loader=SPRSound, metric=sprsound_scorer,
-                             simulate=write_sprsound, download=download_sprsound, splits=official_splits))
+register_dataset(
+    DatasetSpec(
+        "sprsound",
+        marker="BioCAS2022",
+        loader=SPRSound,
+        metric=sprsound_scorer,
+        simulate=write_sprsound,
+        download=download_sprsound,
+        splits=official_splits,
+    )
+)

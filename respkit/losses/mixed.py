@@ -33,12 +33,10 @@ def mixed_cross_entropy(logits: Tensor, y: Tensor, perm: Tensor, lam: float | Te
         raise ValueError(f"logits must be [batch, classes], got shape {tuple(logits.shape)}")
     batch = logits.shape[0]
     if y.shape != (batch,) or perm.shape != (batch,):
-        raise ValueError(
-            f"y and perm must be [batch] = [{batch}], got y {tuple(y.shape)} and perm {tuple(perm.shape)}"
-        )
+        raise ValueError(f"y and perm must be [batch] = [{batch}], got y {tuple(y.shape)} and perm {tuple(perm.shape)}")
     lam_t = torch.as_tensor(lam, dtype=logits.dtype, device=logits.device)
     if lam_t.dim() > 1 or (lam_t.dim() == 1 and lam_t.shape[0] != batch):
         raise ValueError(f"lam must be a float or a [batch] = [{batch}] tensor, got shape {tuple(lam_t.shape)}")
-    own = F.cross_entropy(logits, y, reduction="none")                                        # [B]
-    partner = F.cross_entropy(logits, y[perm], reduction="none")                              # [B]
+    own = F.cross_entropy(logits, y, reduction="none")  # [B]
+    partner = F.cross_entropy(logits, y[perm], reduction="none")  # [B]
     return (lam_t * own + (1 - lam_t) * partner).mean()

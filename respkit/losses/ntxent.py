@@ -36,8 +36,8 @@ class NTXent(nn.Module):
         batch = z1.shape[0]
         if batch < 2:
             raise ValueError(f"NT-Xent needs a batch of at least 2 pairs (negatives), got {batch}")
-        z = F.normalize(torch.cat([z1, z2]), dim=1)                                  # [2B, D]
-        logits = z @ z.T / self.temperature                                                   # [2B, 2B]
+        z = F.normalize(torch.cat([z1, z2]), dim=1)  # [2B, D]
+        logits = z @ z.T / self.temperature  # [2B, 2B]
         # An anchor is not its own negative: -inf drops it from the log-sum-exp of cross_entropy.
         logits = logits.masked_fill(torch.eye(2 * batch, dtype=torch.bool, device=z.device), float("-inf"))
         # Anchor i (first view) has its positive at i + B, and anchor i + B at i.

@@ -49,9 +49,9 @@ class PatchMixContrastiveLoss(nn.Module):
                 f"z_clean and z_mixed must both be [batch, {self.dim}], got {tuple(z_clean.shape)} "
                 f"and {tuple(z_mixed.shape)}"
             )
-        anchor = F.normalize(z_clean.detach(), dim=1)                                        # [B, D], stop-gradient
-        query = F.normalize(self.projector(z_mixed), dim=1)                                  # [B, D]
-        logits = query @ anchor.T / self.temperature                                         # [B, B]
+        anchor = F.normalize(z_clean.detach(), dim=1)  # [B, D], stop-gradient
+        query = F.normalize(self.projector(z_mixed), dim=1)  # [B, D]
+        logits = query @ anchor.T / self.temperature  # [B, B]
         # The batch index is the "class": target i with weight λ, perm[i] with 1 − λ.
         own = torch.arange(len(logits), device=logits.device)
         return mixed_cross_entropy(logits, own, perm.to(logits.device), lam)

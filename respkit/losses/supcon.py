@@ -61,16 +61,16 @@ class SupCon(nn.Module):
         labels = labels.to(features.device)
 
         # Views in view-major order, as the reference: row v·B + i is view v of item i.
-        flat = features.transpose(0, 1).reshape(batch * n_views, -1)                          # [N, D]
-        item_labels = labels.repeat(n_views)                                                  # [N]
-        logits = flat @ flat.T / self.temperature                                             # [N, N]
+        flat = features.transpose(0, 1).reshape(batch * n_views, -1)  # [N, D]
+        item_labels = labels.repeat(n_views)  # [N]
+        logits = flat @ flat.T / self.temperature  # [N, N]
         self_mask = torch.eye(len(flat), dtype=torch.bool, device=flat.device)
-        positive = (item_labels[:, None] == item_labels[None, :]) & ~self_mask               # [N, N]
+        positive = (item_labels[:, None] == item_labels[None, :]) & ~self_mask  # [N, N]
 
         # log Σ_{a ≠ i} exp(s_ia), stable: logsumexp subtracts the row maximum itself.
         log_denominator = torch.logsumexp(logits.masked_fill(self_mask, float("-inf")), dim=1, keepdim=True)
-        log_prob = logits - log_denominator                                                   # [N, N], finite
-        n_positive = positive.sum(dim=1)                                                      # [N]
+        log_prob = logits - log_denominator  # [N, N], finite
+        n_positive = positive.sum(dim=1)  # [N]
         has_positive = n_positive > 0
         # Mean log-probability of the positives, only for anchors that have some.
         mean_log_prob = (log_prob * positive).sum(dim=1)[has_positive] / n_positive[has_positive]

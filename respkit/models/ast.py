@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import timm
 import torch
@@ -220,9 +220,7 @@ class AST(SpectrogramClassifier):
         if mix is not None:
             mixed = mix(patches)
             if mixed.shape != patches.shape:
-                raise ValueError(
-                    f"mix must keep the patch grid shape {tuple(patches.shape)}, got {tuple(mixed.shape)}"
-                )
+                raise ValueError(f"mix must keep the patch grid shape {tuple(patches.shape)}, got {tuple(mixed.shape)}")
             patches = mixed
         b, h, w, d = patches.shape
         pos = resize_pos_embed(vit.pos_embed, self.pos_grid, (h, w), NUM_PREFIX_TOKENS)  # [1, 2 + H*W, D]

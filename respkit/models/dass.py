@@ -187,8 +187,8 @@ class SS2D(nn.Module):
     @torch.no_grad()
     def _reset_ssm_parameters(self, dt_min: float, dt_max: float, dt_init_floor: float) -> None:
         """Mamba's initialisation: S4D-real A = -(1..N), D = 1, softplus(dt bias) log-uniform in [dt_min, dt_max]."""
-        nn.init.uniform_(self.x_proj_weight, -self.d_inner**-0.5, self.d_inner**-0.5)
-        nn.init.uniform_(self.dt_projs_weight, -self.dt_rank**-0.5, self.dt_rank**-0.5)
+        nn.init.uniform_(self.x_proj_weight, -(self.d_inner**-0.5), self.d_inner**-0.5)
+        nn.init.uniform_(self.dt_projs_weight, -(self.dt_rank**-0.5), self.dt_rank**-0.5)
         log_dt = torch.rand_like(self.dt_projs_bias) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
         dt = log_dt.exp().clamp(min=dt_init_floor)
         self.dt_projs_bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse of softplus
@@ -324,7 +324,8 @@ class DASS(SpectrogramClassifier):
         self.apply(_init_weights)
 
     def patch_grid(self, n_freq: int, n_frames: int) -> tuple[int, int]:
-        """``(H, W)`` after the two stride-2 stem convolutions, ``ceil(F / 4) x ceil(T / 4)``: 128 x 798 gives 32 x 200."""
+        """``(H, W)`` after the two stride-2 stem convolutions, ``ceil(F / 4) x ceil(T / 4)``:
+        128 x 798 gives 32 x 200."""
         return _stride2(_stride2(n_freq)), _stride2(_stride2(n_frames))
 
     def forward_features(self, x: Tensor, mix: Callable[[Tensor], Tensor] | None = None) -> Tensor:
@@ -388,7 +389,7 @@ _RENAMES = (  # (released prefix, respkit prefix), applied after the layer renam
 def _convert_key(key: str) -> str:
     for prefix in _PREFIXES:
         if key.startswith(prefix):
-            key = key[len(prefix):]
+            key = key[len(prefix) :]
             break
     if key.startswith("layers."):
         _, n, rest = key.split(".", 2)
@@ -396,7 +397,7 @@ def _convert_key(key: str) -> str:
         return f"stages.{n}.{rest}"
     for old, new in _RENAMES:
         if key.startswith(old):
-            return new + key[len(old):]
+            return new + key[len(old) :]
     return key
 
 
@@ -470,15 +471,17 @@ def _create_dass(pretrained: str | os.PathLike | None, **kwargs) -> DASS:
 @register_model
 def dass_small(pretrained: str | os.PathLike | None = None, **kwargs) -> DASS:
     """DASS-small: depths [2, 2, 8, 2], dims 96..768, about 30 M parameters (``DASS_small.pth``)."""
-    return _create_dass(pretrained, **{"depths": (2, 2, 8, 2), "dims": (96, 192, 384, 768), "drop_path_rate": 0.2,
-                                       **kwargs})
+    return _create_dass(
+        pretrained, **{"depths": (2, 2, 8, 2), "dims": (96, 192, 384, 768), "drop_path_rate": 0.2, **kwargs}
+    )
 
 
 @register_model
 def dass_medium(pretrained: str | os.PathLike | None = None, **kwargs) -> DASS:
     """DASS-medium: depths [2, 2, 20, 2], dims 96..768, about 49 M parameters (``DASS_medium.pth``)."""
-    return _create_dass(pretrained, **{"depths": (2, 2, 20, 2), "dims": (96, 192, 384, 768), "drop_path_rate": 0.3,
-                                       **kwargs})
+    return _create_dass(
+        pretrained, **{"depths": (2, 2, 20, 2), "dims": (96, 192, 384, 768), "drop_path_rate": 0.3, **kwargs}
+    )
 
 
 @register_model
@@ -487,5 +490,6 @@ def dass_tiny(pretrained: str | os.PathLike | None = None, **kwargs) -> DASS:
 
     Nothing is released at this size; ``pretrained`` loads a checkpoint of its shape saved earlier.
     """
-    return _create_dass(pretrained, **{"depths": (1, 1, 2, 1), "dims": (32, 64, 128, 256), "drop_path_rate": 0.0,
-                                       **kwargs})
+    return _create_dass(
+        pretrained, **{"depths": (1, 1, 2, 1), "dims": (32, 64, 128, 256), "drop_path_rate": 0.0, **kwargs}
+    )

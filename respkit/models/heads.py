@@ -118,9 +118,7 @@ class ProjectionHead(nn.Module):
     Shapes: ``[B, in_dim] -> [B, out_dim]``.
     """
 
-    def __init__(
-        self, in_dim: int, hidden_dim: int, out_dim: int, n_layers: int = 2, batch_norm: bool = False
-    ) -> None:
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, n_layers: int = 2, batch_norm: bool = False) -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import typing
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

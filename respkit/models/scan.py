@@ -202,8 +202,18 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
     return _LinearScan.apply(a, b, h0)
 
 
-def _scan_block(u: Tensor, delta: Tensor, A_g: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
-                delta_bias: Tensor | None, delta_softplus: bool, h0: Tensor | None) -> tuple[Tensor, Tensor]:
+def _scan_block(
+    u: Tensor,
+    delta: Tensor,
+    A_g: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None,
+    z: Tensor | None,
+    delta_bias: Tensor | None,
+    delta_softplus: bool,
+    h0: Tensor | None,
+) -> tuple[Tensor, Tensor]:
     """One block of :func:`selective_scan_torch`: ``u, delta, z [b, d, T]``, ``B, C [b, g, 1, n, T]``,
     ``A_g [g, d/g, n, 1]``, ``h0 [b, g, d/g, n]`` (or None). Returns ``out [b, d, T]`` and the last state.
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from respkit.recipes.base import Recipe, RecipeConfig
 
@@ -40,8 +41,12 @@ def register_recipe(name: str) -> Callable[[T], T]:
     """Decorator: register a :class:`Recipe` subclass under ``name``; returns it unchanged."""
 
     def decorator(obj: T) -> T:
-        if not (isinstance(obj, type) and issubclass(obj, Recipe)
-                and isinstance(getattr(obj, "Config", None), type) and issubclass(obj.Config, RecipeConfig)):
+        if not (
+            isinstance(obj, type)
+            and issubclass(obj, Recipe)
+            and isinstance(getattr(obj, "Config", None), type)
+            and issubclass(obj.Config, RecipeConfig)
+        ):
             raise TypeError(f"recipe {name!r} must be a Recipe subclass whose Config extends RecipeConfig")
         recipe = obj()
         module = obj.__module__

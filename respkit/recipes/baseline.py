@@ -54,16 +54,21 @@ class BaselineConfig(RecipeConfig):
     drop_rate: float = 0.2
     batch_size: int = 64
     balanced: bool = True
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=30, lr=1e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=1))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=30, lr=1e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=1)
+    )
 
     @classmethod
     def quick(cls) -> BaselineConfig:
         # Well under a minute of a 2-core CPU per seed: a narrower CNN on a 32-band log-mel, 1,000 training
         # events seen 6 times (features come from the on-disk cache after the first pass).
         return cls(
-            features=LogMelConfig(n_mels=32, hop_length=256), widths=(16, 32, 64, 128), batch_size=32,
-            max_train=1000, max_val=500, max_test=400,
+            features=LogMelConfig(n_mels=32, hop_length=256),
+            widths=(16, 32, 64, 128),
+            batch_size=32,
+            max_train=1000,
+            max_val=500,
+            max_test=400,
             train=TrainConfig(epochs=6, lr=3e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=0.5),
         )
 
@@ -71,8 +76,12 @@ class BaselineConfig(RecipeConfig):
     def cpu(cls) -> BaselineConfig:
         # Every training event, the quick profile's network, a schedule long enough to converge.
         quick = cls.quick()
-        return quick.replace(max_train=None, max_val=None, max_test=None, train=quick.train.__class__(
-            epochs=15, lr=3e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=1))
+        return quick.replace(
+            max_train=None,
+            max_val=None,
+            max_test=None,
+            train=quick.train.__class__(epochs=15, lr=3e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=1),
+        )
 
 
 @dataclass(frozen=True)
@@ -85,17 +94,31 @@ class ICBHIBaselineConfig(BaselineConfig):
     sample_rate: int = 16000  # ICBHI cycles are resampled to 16 kHz
     features: LogMelConfig = field(default_factory=lambda: LogMelConfig(n_fft=1024, hop_length=160))
     batch_size: int = 32
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=30, lr=1e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=1, select_metric="score"))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=30, lr=1e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=1, select_metric="score"
+        )
+    )
 
     @classmethod
     def quick(cls) -> ICBHIBaselineConfig:
         # Seconds: 4 s cycles of whatever audio is here (19 recordings in ../shared/data, more simulated).
         return cls(
-            duration=4.0, features=LogMelConfig(n_fft=1024, hop_length=320, n_mels=32), widths=(16, 32, 64, 128),
-            batch_size=16, max_train=300, max_test=300,
-            train=TrainConfig(epochs=8, lr=2e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=0.5,
-                              select_metric="score", max_steps_per_epoch=10),
+            duration=4.0,
+            features=LogMelConfig(n_fft=1024, hop_length=320, n_mels=32),
+            widths=(16, 32, 64, 128),
+            batch_size=16,
+            max_train=300,
+            max_test=300,
+            train=TrainConfig(
+                epochs=8,
+                lr=2e-3,
+                optimizer="adamw",
+                weight_decay=1e-2,
+                warmup_epochs=0.5,
+                select_metric="score",
+                max_steps_per_epoch=10,
+            ),
         )
 
 
@@ -108,19 +131,23 @@ class SPRSoundBaseline(Recipe):
     def run(self, config: BaselineConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
         features = config.features.build(config.sample_rate)
         data_splits = common.splits(data, config, transform=features, duration=config.duration)
-        model = create_model("cnn_small", num_classes=len(data_splits.classes), widths=config.widths,
-                             drop_rate=config.drop_rate)
+        model = create_model(
+            "cnn_small", num_classes=len(data_splits.classes), widths=config.widths, drop_rate=config.drop_rate
+        )
         val_loader = common.eval_loader(data_splits.val, config)
         train_config = dataclasses.replace(config.train, seed=seed)
         trainer = Trainer(Supervised(model), train_config, checkpoint_dir=workdir)
         evaluate = common.evaluator(model, val_loader, config, trainer.device)
         history = trainer.fit(common.train_loader(data_splits.train, config, balanced=config.balanced), evaluate)
         for epoch, (fit, held_out) in enumerate(zip(history.train, history.eval)):
-            print(f"epoch {epoch + 1}/{train_config.epochs}: train loss {fit['loss']:.3f}, "
-                  f"held-out score {held_out['score']:.3f}")
+            print(
+                f"epoch {epoch + 1}/{train_config.epochs}: train loss {fit['loss']:.3f}, "
+                f"held-out score {held_out['score']:.3f}"
+            )
         loaders = {"val": val_loader} | {name: common.eval_loader(ds, config) for name, ds in data_splits.tests.items()}
-        artifacts = RunArtifacts(data_splits.classes, {"train": history},
-                                 common.predict_splits(model, loaders, trainer.device))
+        artifacts = RunArtifacts(
+            data_splits.classes, {"train": history}, common.predict_splits(model, loaders, trainer.device)
+        )
         return common.finish(workdir, config, artifacts, model)
 
 

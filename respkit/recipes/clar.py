@@ -26,9 +26,10 @@ settings, so runs that differ only in those share it: it is kept once per seed i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,10 +108,12 @@ class CLARConfig(RecipeConfig):
     contrastive_weight: float = 1.0
     batch_size: int = 128
     # The CLAR paper's optimiser settings are not followed here: respkit's choices for a ResNet18 from scratch.
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=100, lr=1e-3, optimizer="adamw", weight_decay=1e-4, warmup_epochs=5))
-    finetune: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=100, lr=1e-3, optimizer="adamw", weight_decay=1e-4, warmup_epochs=5))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=100, lr=1e-3, optimizer="adamw", weight_decay=1e-4, warmup_epochs=5)
+    )
+    finetune: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=100, lr=1e-3, optimizer="adamw", weight_decay=1e-4, warmup_epochs=5)
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 < self.label_fraction <= 1.0:
@@ -118,8 +121,10 @@ class CLARConfig(RecipeConfig):
         if self.dataset != "sprsound" or not str(self.task).startswith("1"):
             raise ValueError(f"the clar recipes classify SPRSound events: task '1-1' or '1-2', got {self.task!r}")
         if isinstance(self.augmentations, str) or set(self.augmentations) - set(CLAR_AUGMENTATIONS):
-            raise ValueError(f"augmentations must be a sequence of names from {sorted(CLAR_AUGMENTATIONS)}, "
-                             f"e.g. ('fade', 'time_mask'); got {self.augmentations!r}")
+            raise ValueError(
+                f"augmentations must be a sequence of names from {sorted(CLAR_AUGMENTATIONS)}, "
+                f"e.g. ('fade', 'time_mask'); got {self.augmentations!r}"
+            )
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 (NT-Xent needs negatives), got {self.batch_size}")
 
@@ -130,10 +135,18 @@ class CLARConfig(RecipeConfig):
         # a few epochs and the held-out score fell (real events, 3 seeds: 0.59, 0.505 in CI); at 3e-4: 0.71.
         quick_train = TrainConfig(epochs=6, lr=3e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=0.5)
         return cls(
-            duration=2.0, sample_rate=SPRSOUND_RATE, max_train=480, max_val=300, max_test=300,
+            duration=2.0,
+            sample_rate=SPRSOUND_RATE,
+            max_train=480,
+            max_val=300,
+            max_test=300,
             features=FeatureConfig(kind="logmel", n_fft=256, hop_length=128, n_mels=32, win_length=None),
-            model="cnn_small", model_kwargs={"widths": (8, 16, 32, 64)}, projection_dim=64, batch_size=32,
-            train=quick_train, finetune=dataclasses.replace(quick_train, lr=3e-4),
+            model="cnn_small",
+            model_kwargs={"widths": (8, 16, 32, 64)},
+            projection_dim=64,
+            batch_size=32,
+            train=quick_train,
+            finetune=dataclasses.replace(quick_train, lr=3e-4),
         )
 
     @classmethod
@@ -142,9 +155,14 @@ class CLARConfig(RecipeConfig):
         # (at 64 x 188 a step cost four times as much: 6 epochs would not fit minutes per run).
         cpu_train = TrainConfig(epochs=6, lr=2e-3, optimizer="adamw", weight_decay=1e-3, warmup_epochs=0.5)
         return cls(
-            task="1-2", duration=3.0, sample_rate=SPRSOUND_RATE, batch_size=64, model_kwargs={"width": 16},
+            task="1-2",
+            duration=3.0,
+            sample_rate=SPRSOUND_RATE,
+            batch_size=64,
+            model_kwargs={"width": 16},
             features=FeatureConfig(kind="clar", n_fft=256, hop_length=256, n_mels=32, win_length=256),
-            train=cpu_train, finetune=cpu_train,
+            train=cpu_train,
+            finetune=cpu_train,
         )
 
 
@@ -174,8 +192,14 @@ _EVENTS: dict[str, Events] = {}  # decoded events of the last split, by everythi
 def load_events(config: CLARConfig, data: Any) -> Events:
     """The events of ``config``'s splits, decoded once per process (runs share them; do not modify)."""
     split = RecipeConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(RecipeConfig)})
-    key = config_hash({"split": dataclasses.asdict(split), "data": data.describe(),
-                       "duration": config.duration, "sample_rate": config.sample_rate})
+    key = config_hash(
+        {
+            "split": dataclasses.asdict(split),
+            "data": data.describe(),
+            "duration": config.duration,
+            "sample_rate": config.sample_rate,
+        }
+    )
     if key not in _EVENTS:
         _EVENTS.clear()  # one split at a time: a whole training set of waveforms is large
         data_splits = common.splits(data, split, duration=config.duration)
@@ -212,8 +236,9 @@ def streams(events: Events, labelled: np.ndarray, batch_size: int) -> dict[str, 
         raise ValueError(f"{len(waves)} training events make no batch of {batch_size}")
     sampler = ClassBalancedSampler(labels[labelled].numpy(), num_samples=steps * batch_size)
     return {
-        "labelled": DataLoader(TensorDataset(waves[labelled], labels[labelled]), batch_size=batch_size,
-                               sampler=sampler, drop_last=True),
+        "labelled": DataLoader(
+            TensorDataset(waves[labelled], labels[labelled]), batch_size=batch_size, sampler=sampler, drop_last=True
+        ),
         "unlabelled": DataLoader(waves, batch_size=batch_size, shuffle=True, drop_last=True),
     }
 
@@ -230,23 +255,40 @@ class CLARRecipe(Recipe):
         loaders = streams(events, labelled, config.batch_size)
         torch.manual_seed(seed)  # the network's initial weights
         network = build_network(config, len(events.classes))
-        objective = CLARObjective(network, clar_augmentation(config.augmentations, config.sample_rate),
-                                  config.temperature, config.contrastive_weight)
-        eval_loaders = {split: DataLoader(TensorDataset(events.waves[split], events.labels[split]),
-                                          batch_size=2 * config.batch_size) for split in events.waves if split != "train"}
+        objective = CLARObjective(
+            network,
+            clar_augmentation(config.augmentations, config.sample_rate),
+            config.temperature,
+            config.contrastive_weight,
+        )
+        eval_loaders = {
+            split: DataLoader(
+                TensorDataset(events.waves[split], events.labels[split]), batch_size=2 * config.batch_size
+            )
+            for split in events.waves
+            if split != "train"
+        }
         histories: dict[str, History] = {}
         for stage, names in self.stages.items():
             last = stage == list(self.stages)[-1]
-            trainer = Trainer(objective, dataclasses.replace(self.train_config(config, stage), seed=seed),
-                              checkpoint_dir=self.checkpoint_dir(config, data, seed, workdir, stage))
+            trainer = Trainer(
+                objective,
+                dataclasses.replace(self.train_config(config, stage), seed=seed),
+                checkpoint_dir=self.checkpoint_dir(config, data, seed, workdir, stage),
+            )
             evaluate = common.evaluator(network, eval_loaders["val"], config, trainer.device) if last else None
             histories[stage] = trainer.fit(Streams(**{name: loaders[name] for name in names}), evaluate)
         for epoch, metrics in enumerate(histories[stage].eval):
-            print(f"epoch {epoch + 1}/{len(histories[stage].eval)}: train loss "
-                  f"{histories[stage].train[epoch]['loss']:.3f}, held-out score {metrics['score']:.3f}")
-        artifacts = RunArtifacts(events.classes, histories,
-                                 {split: predict(network, loader) for split, loader in eval_loaders.items()},
-                                 groups={split: events.groups[split] for split in eval_loaders})
+            print(
+                f"epoch {epoch + 1}/{len(histories[stage].eval)}: train loss "
+                f"{histories[stage].train[epoch]['loss']:.3f}, held-out score {metrics['score']:.3f}"
+            )
+        artifacts = RunArtifacts(
+            events.classes,
+            histories,
+            {split: predict(network, loader) for split, loader in eval_loaders.items()},
+            groups={split: events.groups[split] for split in eval_loaders},
+        )
         return {**common.finish(workdir, config, artifacts, network), "labelled_events": float(len(labelled))}
 
     def train_config(self, config: CLARConfig, stage: str) -> TrainConfig:
@@ -294,7 +336,8 @@ def pretraining_key(config: CLARConfig, data: Any) -> str:
 
 
 def describe(results: Mapping[str, Any]) -> str:
-    """A row label for a results table: method, label fraction and augmentations, e.g. ``joint, 10 % labels, fade+time_mask``."""
+    """A row label for a results table: method, label fraction and augmentations,
+    e.g. ``joint, 10 % labels, fade+time_mask``."""
     config = results["config"]
     method = results["recipe"].removeprefix("clar.")
     return f"{method}, {config['label_fraction']:.0%} labels, {'+'.join(config['augmentations'])}"

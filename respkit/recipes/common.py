@@ -37,13 +37,14 @@ from respkit.recipes.base import RecipeConfig
 from respkit.runs import RunArtifacts
 from respkit.train import distributed, predict
 
+
 def feature_cache() -> FeatureCache:
     """The feature cache shared by every chapter (``$RESPKIT_CACHE/features``), one per folder and process,
     so that the runs of a notebook share its in-memory copies."""
     return _feature_cache(features_dir())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _feature_cache(folder: Path) -> FeatureCache:
     return FeatureCache(folder)
 
@@ -78,8 +79,14 @@ class Splits:
         return list(self.train.classes)
 
 
-def splits(data: Any, config: RecipeConfig, *, transform: nn.Module | None = None,
-           duration: float | None = 3.0, precompute: bool = False) -> Splits:
+def splits(
+    data: Any,
+    config: RecipeConfig,
+    *,
+    transform: nn.Module | None = None,
+    duration: float | None = 3.0,
+    precompute: bool = False,
+) -> Splits:
     """The data of ``config.dataset`` (and ``config.task``), split by patient with ``config.split_seed``.
 
     ``transform`` (features) is cached on disk; ``duration`` fixes each item's length in seconds
@@ -90,8 +97,9 @@ def splits(data: Any, config: RecipeConfig, *, transform: nn.Module | None = Non
     """
     spec = get_dataset(config.dataset)
     cache = feature_cache() if transform is not None else None
-    whole, tests = spec.splits(getattr(data, config.dataset).root, config.task, duration=duration,
-                               transform=transform, cache=cache)
+    whole, tests = spec.splits(
+        getattr(data, config.dataset).root, config.task, duration=duration, transform=transform, cache=cache
+    )
     seed = config.split_seed
     # Stratified folds need at least 1 / val_fraction patients (the 19 real ICBHI recordings have 4 in train).
     stratify = len(np.unique(whole.groups)) >= round(1 / config.val_fraction)
@@ -107,8 +115,9 @@ def splits(data: Any, config: RecipeConfig, *, transform: nn.Module | None = Non
     return result
 
 
-def make_loader(ds: Any, batch_size: int, *, train: bool, balanced: bool | float = False,
-                num_workers: int = 0) -> DataLoader:
+def make_loader(
+    ds: Any, batch_size: int, *, train: bool, balanced: bool | float = False, num_workers: int = 0
+) -> DataLoader:
     """A training loader (shuffled, or class-balanced with ``balanced``) or a fixed-order evaluation loader.
 
     ``balanced``: ``True`` draws every class alike, a number in (0, 1] is :class:`ClassBalancedSampler`'s
@@ -122,8 +131,9 @@ def make_loader(ds: Any, batch_size: int, *, train: bool, balanced: bool | float
     if not train:
         return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     sampler = ClassBalancedSampler(ds.labels, power=float(balanced)) if balanced else None
-    return DataLoader(ds, batch_size=batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True,
-                      num_workers=num_workers)
+    return DataLoader(
+        ds, batch_size=batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True, num_workers=num_workers
+    )
 
 
 def train_loader(ds: Any, config: RecipeConfig, *, balanced: bool | float = False) -> DataLoader:
@@ -136,8 +146,9 @@ def eval_loader(ds: Any, config: RecipeConfig) -> DataLoader:
     return make_loader(ds, 2 * config.batch_size, train=False, num_workers=config.num_workers)
 
 
-def evaluator(model: nn.Module, loader: DataLoader, config: RecipeConfig,
-              device: torch.device | str | None = None) -> Callable[[], dict[str, float]]:
+def evaluator(
+    model: nn.Module, loader: DataLoader, config: RecipeConfig, device: torch.device | str | None = None
+) -> Callable[[], dict[str, float]]:
     """A closure for ``Trainer.fit(evaluate=...)``: predict on ``loader`` and score it with ``config``'s metric."""
     score = score_function(config.dataset, config.task)
 
@@ -160,8 +171,9 @@ def split_metrics(config: RecipeConfig, classes: list[str], y_true: np.ndarray, 
     return metrics
 
 
-def finish(workdir: str | Path, config: RecipeConfig, artifacts: RunArtifacts,
-           model: nn.Module | None = None) -> dict[str, float]:
+def finish(
+    workdir: str | Path, config: RecipeConfig, artifacts: RunArtifacts, model: nn.Module | None = None
+) -> dict[str, float]:
     """Score every split of ``artifacts.predictions``, save the artifacts in ``workdir``, return the run's metrics.
 
     The held-out split ``val`` gives the plain names, every other split its prefix (``inter_score``).

@@ -112,8 +112,11 @@ class LungSRADConfig(PatchModelConfig):
     temperature: float = 0.2
     projector_dim: int | None = None
     batch_size: int = 16
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=50, lr=5e-5, optimizer="adam", weight_decay=1e-6, min_lr_ratio=1e-3, amp=True, select_metric="score"))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=50, lr=5e-5, optimizer="adam", weight_decay=1e-6, min_lr_ratio=1e-3, amp=True, select_metric="score"
+        )
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -124,8 +127,10 @@ class LungSRADConfig(PatchModelConfig):
     def full(cls) -> LungSRADConfig:
         weights = os.environ.get(WEIGHTS_ENV) or None
         if weights is not None and not Path(weights).is_file():
-            raise FileNotFoundError(f"{WEIGHTS_ENV}={weights}: no such file; it must name DASS_small.pth, the "
-                                    "AudioSet DASS weights released by the DASS authors")
+            raise FileNotFoundError(
+                f"{WEIGHTS_ENV}={weights}: no such file; it must name DASS_small.pth, the "
+                "AudioSet DASS weights released by the DASS authors"
+            )
         return cls(pretrained=weights)
 
     @classmethod
@@ -135,8 +140,9 @@ class LungSRADConfig(PatchModelConfig):
         # first 100-200 steps, and under SpecAugment it rarely left: 120 steps of 32 with it scored 0.42 (chance
         # 0.50); 240 steps of 64 with it 0.58, without it 0.62 (3 seeds). Batches of 64 cost 1.4x those of 32.
         chapter4 = PatchModelConfig.quick()
-        return cls._small_dass(chapter4, dims=(8, 16, 32, 64), batch_size=64, epoch_items=1920,
-                               freq_mask=0, time_mask=0)
+        return cls._small_dass(
+            chapter4, dims=(8, 16, 32, 64), batch_size=64, epoch_items=1920, freq_mask=0, time_mask=0
+        )
 
     @classmethod
     def cpu(cls) -> LungSRADConfig:
@@ -148,27 +154,50 @@ class LungSRADConfig(PatchModelConfig):
     def _small_dass(cls, chapter4: PatchModelConfig, dims: tuple[int, ...], **changes: Any) -> LungSRADConfig:
         """Chapter 4's setting ``chapter4`` with a DASS of stage widths ``dims`` from scratch, smoothed for its map."""
         shared = {f.name: getattr(chapter4, f.name) for f in dataclasses.fields(PatchModelConfig)}
-        return cls(**shared | SMALL_MAP_SMOOTHING | {
-            "model": "dass_tiny", "allow_random_init": True, "spectral_blocks": (0, 1), "temperature": 0.2,
-            "model_kwargs": {"dims": dims, "depths": (1, 1, 2, 1), "drop_path_rate": 0.0}, **changes,
-        })
+        return cls(
+            **shared
+            | SMALL_MAP_SMOOTHING
+            | {
+                "model": "dass_tiny",
+                "allow_random_init": True,
+                "spectral_blocks": (0, 1),
+                "temperature": 0.2,
+                "model_kwargs": {"dims": dims, "depths": (1, 1, 2, 1), "drop_path_rate": 0.0},
+                **changes,
+            }
+        )
 
     def model_options(self) -> dict[str, Any]:
         if not self.spectral_reg:
             return {}
-        return {"spectral_reg": {"stage": self.spectral_stage, "blocks": self.spectral_blocks,
-                                 "kernel_size": self.spectral_kernel, "sigma": self.spectral_sigma}}
+        return {
+            "spectral_reg": {
+                "stage": self.spectral_stage,
+                "blocks": self.spectral_blocks,
+                "kernel_size": self.spectral_kernel,
+                "sigma": self.spectral_sigma,
+            }
+        }
 
     def mixers(self) -> dict[str, tuple[PatchMix, float]]:
         """The mixed axes with their weights α (none: plain fine-tuning)."""
         axes = {"time": (self.time_mix, self.alpha_time), "freq": (self.freq_mix, self.alpha_freq)}
-        return {axis: (PatchMix(axis, self.mix_alpha, contiguous=True), alpha)
-                for axis, (used, alpha) in axes.items() if used}
+        return {
+            axis: (PatchMix(axis, self.mix_alpha, contiguous=True), alpha)
+            for axis, (used, alpha) in axes.items()
+            if used
+        }
 
     def objective(self, model: nn.Module) -> PatchMixCL:
         mixers = self.mixers()
-        return PatchMixCL(model, {k: m for k, (m, _) in mixers.items()}, {k: a for k, (_, a) in mixers.items()},
-                          self.augment(), self.temperature, self.projector_dim)
+        return PatchMixCL(
+            model,
+            {k: m for k, (m, _) in mixers.items()},
+            {k: a for k, (_, a) in mixers.items()},
+            self.augment(),
+            self.temperature,
+            self.projector_dim,
+        )
 
 
 @register_recipe("lungsrad.finetune")
@@ -234,14 +263,16 @@ class AST(PatchModelRecipe):
         @classmethod
         def quick(cls) -> LungSRADConfig:
             chapter4 = PatchModelConfig.quick()  # chapter 4's quick AST, under this protocol
-            return dataclasses.replace(super().quick(), model=chapter4.model, model_kwargs=chapter4.model_kwargs,
-                                       train=chapter4.train)
+            return dataclasses.replace(
+                super().quick(), model=chapter4.model, model_kwargs=chapter4.model_kwargs, train=chapter4.train
+            )
 
         @classmethod
         def cpu(cls) -> LungSRADConfig:
             chapter4 = PatchModelConfig.cpu()
-            return dataclasses.replace(super().cpu(), model=chapter4.model, model_kwargs=chapter4.model_kwargs,
-                                       train=chapter4.train)
+            return dataclasses.replace(
+                super().cpu(), model=chapter4.model, model_kwargs=chapter4.model_kwargs, train=chapter4.train
+            )
 
 
 def config_from_results(results: Mapping[str, Any]) -> LungSRADConfig:

@@ -93,9 +93,18 @@ class PatchModelConfig(RecipeConfig):
     balanced: bool = False
     epoch_items: int | None = None
     selection: str = "val"
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=50, lr=5e-5, optimizer="adam", weight_decay=1e-6, min_lr_ratio=1e-3, weight_averaging=0.5,
-        amp=True, select_metric="score"))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=50,
+            lr=5e-5,
+            optimizer="adam",
+            weight_decay=1e-6,
+            min_lr_ratio=1e-3,
+            weight_averaging=0.5,
+            amp=True,
+            select_metric="score",
+        )
+    )
 
     def __post_init__(self) -> None:
         if not model_class(self.model).accepts_mix:
@@ -128,22 +137,54 @@ class PatchModelConfig(RecipeConfig):
         # and at 2 s the simulator's (0.9-1.8 s) left every patch model at chance (1.5 s: 0.70; real: 0.76 vs 0.77).
         # τ 0.2: at 0.06 the CL term held the simulator's patchmix.cl at chance (0.50 -> 0.69; real 0.76 -> 0.77).
         return cls(
-            dataset="sprsound", task="1-1", max_train=2000, max_val=400, max_test=200,
-            model="ast_tiny", pretrained=None, model_kwargs={"embed_dim": 64, "depth": 2, "num_heads": 2},
-            duration=1.5, sample_rate=8000, n_mels=32, frame_shift_ms=20.0, standardize=True,
-            freq_mask=4, time_mask=10, projector_dim=None, batch_size=32, num_workers=0, balanced=True,
-            epoch_items=1920, temperature=0.2,
-            train=TrainConfig(epochs=8, lr=1e-3, optimizer="adamw", weight_decay=0.05, warmup_epochs=0.3,
-                              min_lr_ratio=0.01, amp=False, log_every=30),
+            dataset="sprsound",
+            task="1-1",
+            max_train=2000,
+            max_val=400,
+            max_test=200,
+            model="ast_tiny",
+            pretrained=None,
+            model_kwargs={"embed_dim": 64, "depth": 2, "num_heads": 2},
+            duration=1.5,
+            sample_rate=8000,
+            n_mels=32,
+            frame_shift_ms=20.0,
+            standardize=True,
+            freq_mask=4,
+            time_mask=10,
+            projector_dim=None,
+            batch_size=32,
+            num_workers=0,
+            balanced=True,
+            epoch_items=1920,
+            temperature=0.2,
+            train=TrainConfig(
+                epochs=8,
+                lr=1e-3,
+                optimizer="adamw",
+                weight_decay=0.05,
+                warmup_epochs=0.3,
+                min_lr_ratio=0.01,
+                amp=False,
+                log_every=30,
+            ),
         )
 
     @classmethod
     def cpu(cls) -> PatchModelConfig:  # chapter 6's bench (see the module docstring)
         quick = cls.quick()
         return dataclasses.replace(
-            quick, task="1-2", max_train=None, max_val=None, max_test=None, duration=3.0, epoch_items=None,
-            model_kwargs={"embed_dim": 96, "depth": 4, "num_heads": 4}, temperature=0.06,  # the paper's: it learns
-            train=dataclasses.replace(quick.train, epochs=6, warmup_epochs=1, log_every=50))
+            quick,
+            task="1-2",
+            max_train=None,
+            max_val=None,
+            max_test=None,
+            duration=3.0,
+            epoch_items=None,
+            model_kwargs={"embed_dim": 96, "depth": 4, "num_heads": 4},
+            temperature=0.06,  # the paper's: it learns
+            train=dataclasses.replace(quick.train, epochs=6, warmup_epochs=1, log_every=50),
+        )
 
 
 @dataclass(frozen=True)
@@ -169,8 +210,14 @@ class PatchMixConfig(PatchModelConfig):
         if self.method == "mix_ce":
             return PatchMixCE(model, mixer, self.augment())
         mixers = {"patch": mixer} if self.method == "cl" else {}
-        return PatchMixCL(model, mixers, {name: self.cl_weight for name in mixers}, self.augment(),
-                          self.temperature, self.projector_dim)
+        return PatchMixCL(
+            model,
+            mixers,
+            {name: self.cl_weight for name in mixers},
+            self.augment(),
+            self.temperature,
+            self.projector_dim,
+        )
 
 
 def build_model(config: PatchModelConfig, num_classes: int, pretrained: str | None = None) -> nn.Module:
@@ -209,11 +256,11 @@ def load_features(data: Any, config: PatchModelConfig) -> dict[str, Features]:
 
     With ``config.standardize`` all splits are rescaled by the training split's mean and std of each mel bin.
     """
-    data_splits = common.splits(data, config, transform=config.features(), duration=config.duration,
-                                precompute=True)
+    data_splits = common.splits(data, config, transform=config.features(), duration=config.duration, precompute=True)
     if data_splits.train.sample_rate != config.sample_rate:
-        raise ValueError(f"{config.dataset} is served at {data_splits.train.sample_rate} Hz, "
-                         f"but sample_rate={config.sample_rate}")
+        raise ValueError(
+            f"{config.dataset} is served at {data_splits.train.sample_rate} Hz, but sample_rate={config.sample_rate}"
+        )
     splits = {"train": data_splits.train, "val": data_splits.val, **data_splits.tests}
     features = {name: Features.of(ds) for name, ds in splits.items()}
     if config.standardize:
@@ -230,8 +277,7 @@ def train_loader(ds: Features, config: PatchModelConfig) -> DataLoader:
         sampler = ClassBalancedSampler(ds.labels, num_samples=config.epoch_items)
     else:
         sampler = RandomSampler(ds, num_samples=config.epoch_items)
-    return DataLoader(ds, batch_size=config.batch_size, sampler=sampler, drop_last=True,
-                      num_workers=config.num_workers)
+    return DataLoader(ds, batch_size=config.batch_size, sampler=sampler, drop_last=True, num_workers=config.num_workers)
 
 
 def train_patch_model(config: PatchModelConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
@@ -240,26 +286,37 @@ def train_patch_model(config: PatchModelConfig, data: Any, seed: int, workdir: P
     Returns the metrics of :func:`respkit.recipes.common.finish` plus ``best_epoch`` (the kept epoch).
     """
     if not config.pretrained and not config.allow_random_init:
-        raise ValueError(f"{config.model} would start from random weights, which this protocol does not do: "
-                         "give pretrained= the released weights, or set allow_random_init=True on purpose")
+        raise ValueError(
+            f"{config.model} would start from random weights, which this protocol does not do: "
+            "give pretrained= the released weights, or set allow_random_init=True on purpose"
+        )
     features = load_features(data, config)
     train = features.pop("train")
     if config.selection not in features:
         raise ValueError(f"selection must be one of {', '.join(features)} ({config.dataset}), got {config.selection!r}")
     if config.selection != "val":  # the public code: every training patient trains, a test set chooses
         val = features.pop("val")
-        train = Features(torch.cat([train.x, val.x]), np.concatenate([train.labels, val.labels]),
-                         np.concatenate([train.groups, val.groups]), train.classes)
+        train = Features(
+            torch.cat([train.x, val.x]),
+            np.concatenate([train.labels, val.labels]),
+            np.concatenate([train.groups, val.groups]),
+            train.classes,
+        )
     model = build_model(config, len(train.classes), config.pretrained)
     objective = config.objective(model)
     trainer = Trainer(objective, dataclasses.replace(config.train, seed=seed), checkpoint_dir=workdir, progress=False)
     loaders = {split: common.eval_loader(ds, config) for split, ds in features.items()}
-    history = trainer.fit(train_loader(train, config),
-                          evaluate=common.evaluator(model, loaders[config.selection], config, trainer.device))
+    history = trainer.fit(
+        train_loader(train, config), evaluate=common.evaluator(model, loaders[config.selection], config, trainer.device)
+    )
     # fit() has restored the selected epoch's weights (or kept the last epoch's without select_metric).
-    artifacts = RunArtifacts(train.classes, {"train": history}, common.predict_splits(model, loaders, trainer.device),
-                             groups={split: ds.groups for split, ds in features.items()},
-                             info={"selection": config.selection})
+    artifacts = RunArtifacts(
+        train.classes,
+        {"train": history},
+        common.predict_splits(model, loaders, trainer.device),
+        groups={split: ds.groups for split, ds in features.items()},
+        info={"selection": config.selection},
+    )
     save_weights(model, workdir)
     best = history.best_epoch if history.best_epoch is not None else len(history.eval) - 1
     return common.finish(workdir, config, artifacts, model) | {"best_epoch": float(best)}

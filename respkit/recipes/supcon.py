@@ -48,7 +48,13 @@ from respkit.inference import decide_records
 from respkit.recipes import common, register_recipe
 from respkit.recipes.base import Recipe, RecipeConfig
 from respkit.recipes.supcon_stages import (
-    SAMPLE_RATE, build_model, clip_frames, encoder_dir, evaluate_direct, features, train_two_stage,
+    SAMPLE_RATE,
+    build_model,
+    clip_frames,
+    encoder_dir,
+    evaluate_direct,
+    features,
+    train_two_stage,
     window_training_set,
 )
 from respkit.runs import RunArtifacts
@@ -58,8 +64,16 @@ from respkit.train import Supervised, TrainConfig, Trainer
 def _sgd(epochs: int, lr: float, **changes: Any) -> TrainConfig:
     """The paper's optimiser: SGD, momentum 0.9, weight decay 1e-4, constant learning rate (BatchNorm
     statistics recomputed for the final weights, which a constant rate leaves trailing)."""
-    return TrainConfig(epochs=epochs, lr=lr, optimizer="sgd", momentum=0.9, weight_decay=1e-4,
-                       min_lr_ratio=1.0, recompute_batchnorm=True, **changes)
+    return TrainConfig(
+        epochs=epochs,
+        lr=lr,
+        optimizer="sgd",
+        momentum=0.9,
+        weight_decay=1e-4,
+        min_lr_ratio=1.0,
+        recompute_batchnorm=True,
+        **changes,
+    )
 
 
 @dataclass(frozen=True)
@@ -126,8 +140,10 @@ class SupConConfig(BaselineConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.probe_input not in ("features", "projection") or self.eval_crop not in ("centre", "random"):
-            raise ValueError(f"probe_input must be 'features' or 'projection' and eval_crop 'centre' or 'random', "
-                             f"got {self.probe_input!r} and {self.eval_crop!r}")
+            raise ValueError(
+                f"probe_input must be 'features' or 'projection' and eval_crop 'centre' or 'random', "
+                f"got {self.probe_input!r} and {self.eval_crop!r}"
+            )
 
     @classmethod
     def quick(cls) -> SupConConfig:
@@ -215,8 +231,9 @@ class PublicConfig(SupConConfig):
 
 
 # Quick: a quarter-width ResNet18 on 32 MFCCs at hop 256 (94 frames for 3 s), 4 s records, 1,200 items.
-_QUICK_DATA = dict(n_mfcc=32, hop_length=256, record_seconds=4.0, width=16, max_train=1200, max_val=600,
-                   max_test=300, num_workers=0)
+_QUICK_DATA = dict(
+    n_mfcc=32, hop_length=256, record_seconds=4.0, width=16, max_train=1200, max_val=600, max_test=300, num_workers=0
+)
 QUICK_EPOCHS = 6
 # A probe of 3 epochs had not settled: on simulated data its Normal recall swung from near 0 to near 1 with the seed.
 QUICK_PROBE_EPOCHS = 12
@@ -228,8 +245,9 @@ CPU_EPOCHS = 8
 def _quick_train(epochs: int) -> TrainConfig:
     """AdamW with a cosine decay to 1 %: a few hundred steps of the paper's constant-rate SGD end with
     weights still moving (evaluated, they scored below always answering Normal)."""
-    return TrainConfig(epochs=epochs, lr=3e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=0.5,
-                       min_lr_ratio=0.01)
+    return TrainConfig(
+        epochs=epochs, lr=3e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=0.5, min_lr_ratio=0.01
+    )
 
 
 @register_recipe("supcon.resnet")
@@ -241,11 +259,13 @@ class ResNetBaseline(Recipe):
     def run(self, config: BaselineConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
         data_splits = common.splits(data, config, transform=features(config), duration=None, precompute=True)
         model = build_model(config, len(data_splits.classes))
-        trainer = Trainer(Supervised(model), dataclasses.replace(config.train, seed=seed),
-                          checkpoint_dir=workdir / "train")
+        trainer = Trainer(
+            Supervised(model), dataclasses.replace(config.train, seed=seed), checkpoint_dir=workdir / "train"
+        )
         frames = clip_frames(config.clip_seconds, config.hop_length)
-        history = trainer.fit(common.train_loader(Clips(data_splits.train, frames, train=True), config,
-                                                  balanced=config.balanced))
+        history = trainer.fit(
+            common.train_loader(Clips(data_splits.train, frames, train=True), config, balanced=config.balanced)
+        )
         return evaluate_direct(model, config, data_splits, {"train": history}, workdir)
 
 
@@ -257,8 +277,9 @@ class SupConLinear(Recipe):
 
     def run(self, config: SupConConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
         data_splits = common.splits(data, config, transform=features(config), duration=None, precompute=True)
-        model, histories = train_two_stage(config, data_splits.train, seed, workdir,
-                                           encoder_dir(config, data, seed, workdir, purpose="direct"))
+        model, histories = train_two_stage(
+            config, data_splits.train, seed, workdir, encoder_dir(config, data, seed, workdir, purpose="direct")
+        )
         return evaluate_direct(model, config, data_splits, histories, workdir)
 
 
@@ -286,14 +307,25 @@ class SlidingWindows(Recipe):
         transform = features(config)
         records = common.splits(data, config, duration=None)  # waveforms: each window gets its own features
         train_set = window_training_set(data, config, transform, records.train)
-        model, histories = train_two_stage(config, train_set, seed, workdir, encoder_dir(
-            config, data, seed, workdir, purpose="windows of records, labelled from their events"))
+        model, histories = train_two_stage(
+            config,
+            train_set,
+            seed,
+            workdir,
+            encoder_dir(config, data, seed, workdir, purpose="windows of records, labelled from their events"),
+        )
         frames = clip_frames(config.clip_seconds, config.hop_length)
         window, step = round(config.clip_seconds * SAMPLE_RATE), round(config.window_step * SAMPLE_RATE)
         predictions, windows = {}, {}
         for split, ds in {"val": records.val, **records.tests}.items():
             predictions[split], windows[split] = decide_records(
-                model, ds, transform, window=window, step=step, frames=frames, task=config.task, min_run=config.min_run)
-        artifacts = RunArtifacts(records.classes, histories, predictions,
-                                 groups={"val": np.asarray(records.val.groups)}, info={"windows": windows})
+                model, ds, transform, window=window, step=step, frames=frames, task=config.task, min_run=config.min_run
+            )
+        artifacts = RunArtifacts(
+            records.classes,
+            histories,
+            predictions,
+            groups={"val": np.asarray(records.val.groups)},
+            info={"windows": windows},
+        )
         return common.finish(workdir, config, artifacts, model)

@@ -44,8 +44,10 @@ def features(config: BaselineConfig) -> nn.Module:
     zero-padded edge frames (:class:`LibrosaMFCC`).
     """
     if config.mfcc_flavour == "librosa":
-        return nn.Sequential(MinMaxNormalize(0.5), LibrosaMFCC(
-            SAMPLE_RATE, n_mfcc=config.n_mfcc, n_fft=config.n_fft, hop_length=config.hop_length))
+        return nn.Sequential(
+            MinMaxNormalize(0.5),
+            LibrosaMFCC(SAMPLE_RATE, n_mfcc=config.n_mfcc, n_fft=config.n_fft, hop_length=config.hop_length),
+        )
     return nn.Sequential(
         PeakNormalize(0.5),
         MFCC(SAMPLE_RATE, n_mfcc=config.n_mfcc, n_fft=config.n_fft, hop_length=config.hop_length),
@@ -67,8 +69,9 @@ def build_projector(config: SupConConfig, in_dim: int) -> nn.Module:
     return nn.Sequential(nn.Dropout(config.projection_dropout), head) if config.projection_dropout else head
 
 
-def train_two_stage(config: SupConConfig, train_set: Any, seed: int, workdir: Path,
-                    encoder_dir: Path) -> tuple[nn.Module, dict[str, History]]:
+def train_two_stage(
+    config: SupConConfig, train_set: Any, seed: int, workdir: Path, encoder_dir: Path
+) -> tuple[nn.Module, dict[str, History]]:
     """Stage 1 (SupCon, checkpoints in ``encoder_dir``) then stage 2 (linear head, in ``workdir/finetune``).
 
     Returns the trained classifier and both stages' histories. Stage 1 depends on none of the
@@ -79,12 +82,19 @@ def train_two_stage(config: SupConConfig, train_set: Any, seed: int, workdir: Pa
     n_classes = len(train_set.classes)
     model = build_model(config, n_classes)
     projector = build_projector(config, model.num_features)
-    stage1 = Trainer(SupConObjective(model, projector, config.temperature, config.loss_scale),
-                     dataclasses.replace(config.pretrain, seed=seed), checkpoint_dir=encoder_dir)
-    pretrain = stage1.fit(common.train_loader(Clips(train_set, frames, train=True, n_views=2), config,
-                                              balanced=config.balanced))
-    classifier = model if config.probe_input == "features" else \
-        ProjectionClassifier(model, projector, config.embedding_dim, n_classes)
+    stage1 = Trainer(
+        SupConObjective(model, projector, config.temperature, config.loss_scale),
+        dataclasses.replace(config.pretrain, seed=seed),
+        checkpoint_dir=encoder_dir,
+    )
+    pretrain = stage1.fit(
+        common.train_loader(Clips(train_set, frames, train=True, n_views=2), config, balanced=config.balanced)
+    )
+    classifier = (
+        model
+        if config.probe_input == "features"
+        else ProjectionClassifier(model, projector, config.embedding_dim, n_classes)
+    )
     mixup = MixUp(config.mixup_alpha) if config.mixup_alpha is not None else None
     probe = LinearProbe(classifier, mixup, mix=config.mix, encoder_mode=config.probe_encoder_mode)
     stage2 = Trainer(probe, dataclasses.replace(config.finetune, seed=seed), checkpoint_dir=workdir / "finetune")
@@ -104,8 +114,9 @@ def encoder_dir(config: SupConConfig, data: Any, seed: int, workdir: Path, purpo
     return workdir.parent.parent / "supcon-encoders" / key[:16]
 
 
-def evaluate_direct(model: nn.Module, config: BaselineConfig, data_splits: common.Splits,
-                    histories: dict[str, History], workdir: Path) -> dict[str, float]:
+def evaluate_direct(
+    model: nn.Module, config: BaselineConfig, data_splits: common.Splits, histories: dict[str, History], workdir: Path
+) -> dict[str, float]:
     """Score ``model`` on clips of the held-out patients and the official test sets; keep the artifacts.
 
     Clips are the centre of each item, or random crops with ``eval_crop="random"`` (the public code; drawn
@@ -113,11 +124,17 @@ def evaluate_direct(model: nn.Module, config: BaselineConfig, data_splits: commo
     """
     frames = clip_frames(config.clip_seconds, config.hop_length)
     random_crop = getattr(config, "eval_crop", "centre") == "random"  # supcon.resnet has no such field
-    loaders = {split: common.eval_loader(Clips(ds, frames, train=random_crop, flip_p=0.0), config)
-               for split, ds in {"val": data_splits.val, **data_splits.tests}.items()}
-    artifacts = RunArtifacts(data_splits.classes, histories, common.predict_splits(model, loaders),
-                             groups={"val": np.asarray(data_splits.val.groups)},
-                             embeddings={"val": embed(model, loaders["val"])})
+    loaders = {
+        split: common.eval_loader(Clips(ds, frames, train=random_crop, flip_p=0.0), config)
+        for split, ds in {"val": data_splits.val, **data_splits.tests}.items()
+    }
+    artifacts = RunArtifacts(
+        data_splits.classes,
+        histories,
+        common.predict_splits(model, loaders),
+        groups={"val": np.asarray(data_splits.val.groups)},
+        embeddings={"val": embed(model, loaders["val"])},
+    )
     return common.finish(workdir, config, artifacts, model)
 
 
@@ -126,8 +143,9 @@ def window_training_set(data: Any, config: WindowsConfig, transform: nn.Module, 
     events = SPRSound(data.sprsound.root, split="train", level="event", task="1-2")
     kept = {m.record for m in records.meta}
     window, step = round(config.clip_seconds * SAMPLE_RATE), round(config.window_step * SAMPLE_RATE)
-    windows = RecordWindows(records, [m for m in events.meta if m.record in kept], window=window, step=step,
-                            transform=transform)
+    windows = RecordWindows(
+        records, [m for m in events.meta if m.record in kept], window=window, step=step, transform=transform
+    )
     train_set = common.subsample(windows, config.max_train, config.split_seed)
     common.fill_feature_cache(train_set)
     return train_set

@@ -36,7 +36,8 @@ from respkit.stats import compare_pairs
 
 
 def degenerate(result: Mapping[str, Any], prefix: str = "") -> str | None:
-    """Why the run's ``prefix`` split (``""``: held-out patients, ``"inter_"``, ``"test_"``...) is degenerate, or ``None``."""
+    """Why the run's ``prefix`` split (``""``: held-out patients, ``"inter_"``, ``"test_"``...) is degenerate,
+    or ``None``."""
     for metrics in result.get("metrics_per_seed", []):
         if metrics.get(f"{prefix}pred_classes") == 1:
             return "predicts one class"
@@ -73,8 +74,12 @@ def difference(a: Mapping[str, float], b: Mapping[str, float]) -> str:
     return f"{diff:+.1f} points, {verdict} the seeds' spread ({spread:.1f})"
 
 
-def untrained_note(results: Mapping[str, Mapping[str, Any]], final_loss: Mapping[str, float], n_classes: int,
-                   reference: tuple[float, float] | None = None) -> str | None:
+def untrained_note(
+    results: Mapping[str, Mapping[str, Any]],
+    final_loss: Mapping[str, float],
+    n_classes: int,
+    reference: tuple[float, float] | None = None,
+) -> str | None:
     """A sentence for the flagged rows of a table whose training loss ended at chance, or ``None`` if none did.
 
     ``results``: row name -> results dict; ``final_loss``: row name -> the last epoch's training cross-entropy.
@@ -87,13 +92,17 @@ def untrained_note(results: Mapping[str, Mapping[str, Any]], final_loss: Mapping
     if not stalled:
         return None
     losses = [final_loss[name] for name in stalled]
-    text = (f"**Not learnt:** {', '.join(stalled)} ended training with a cross-entropy of {min(losses):.3f} to "
-            f"{max(losses):.3f}, where a model that ignores its input scores ln {n_classes} = {chance:.3f}: "
-            "these rows measure no method.")
+    text = (
+        f"**Not learnt:** {', '.join(stalled)} ended training with a cross-entropy of {min(losses):.3f} to "
+        f"{max(losses):.3f}, where a model that ignores its input scores ln {n_classes} = {chance:.3f}: "
+        "these rows measure no method."
+    )
     if reference is not None:
-        text += (f" The information is in these simulated sounds (a logistic regression on log-mel statistics "
-                 f"scores {100 * reference[0]:.0f} to {100 * reference[1]:.0f} on this task), but the small patch "
-                 "models from scratch did not find it in this profile's steps; chapter 6 shows them on real events.")
+        text += (
+            f" The information is in these simulated sounds (a logistic regression on log-mel statistics "
+            f"scores {100 * reference[0]:.0f} to {100 * reference[1]:.0f} on this task), but the small patch "
+            "models from scratch did not find it in this profile's steps; chapter 6 shows them on real events."
+        )
     return text
 
 
@@ -104,7 +113,8 @@ def final_training_loss(artifacts: Any) -> float:
 
 
 def summary_cell(stats: Mapping[str, float] | None, scale: float = 100.0, digits: int = 2) -> str:
-    """One table cell of a summarised metric: ``mean ± std`` times ``scale``, the mean alone for one seed, ``–`` if absent."""
+    """One table cell of a summarised metric: ``mean ± std`` times ``scale``, the mean alone for one seed,
+    ``–`` if absent."""
     if stats is None:
         return "–"
     if stats["n"] > 1:
@@ -112,8 +122,15 @@ def summary_cell(stats: Mapping[str, float] | None, scale: float = 100.0, digits
     return f"{stats['mean'] * scale:.{digits}f}"
 
 
-def results_table(results: Sequence[Mapping[str, Any]], metrics: Sequence[str], *, scale: float = 100.0,
-                  digits: int = 2, label: str = "recipe", context: bool = True) -> str:
+def results_table(
+    results: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    *,
+    scale: float = 100.0,
+    digits: int = 2,
+    label: str = "recipe",
+    context: bool = True,
+) -> str:
     """A Markdown table, one row per results dict: ``mean ± std`` of each metric, times ``scale`` (percent).
 
     ``label`` is the results key that names a row; ``context=False`` leaves out the profile and seeds
@@ -145,37 +162,52 @@ def margins(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for result in results:
         config = result["config"]
         prefix = "test_" if "test_score" in result["summary"] else ""
-        summary = {key.removeprefix(prefix): value for key, value in result["summary"].items()
-                   if key.startswith(prefix)}
+        summary = {
+            key.removeprefix(prefix): value for key, value in result["summary"].items() if key.startswith(prefix)
+        }
         dataset = config.get("dataset", "sprsound")
         source = result.get("data", {}).get(dataset, {})
         floor = summary.get("floor", {}).get("mean")
         chance = summary.get("chance", {}).get("mean")
         bar = chance_level(summary)
         score = summary["score"]
-        rows.append({
-            "recipe": result["recipe"], "profile": result["profile"], "dataset": dataset,
-            "task": config.get("task"), "data": "simulated" if source.get("simulated") else "real",
-            "seeds": len(result["seeds"]),
-            "score": score["mean"], "std": score["std"], "floor": floor, "chance": chance,
-            "over_floor": None if floor is None else 100 * (score["mean"] - floor),
-            "margin": None if bar is None else 100 * (score["mean"] - bar),
-            "split": prefix.rstrip("_") or "held-out", "flag": degenerate(result, prefix),
-        })
+        rows.append(
+            {
+                "recipe": result["recipe"],
+                "profile": result["profile"],
+                "dataset": dataset,
+                "task": config.get("task"),
+                "data": "simulated" if source.get("simulated") else "real",
+                "seeds": len(result["seeds"]),
+                "score": score["mean"],
+                "std": score["std"],
+                "floor": floor,
+                "chance": chance,
+                "over_floor": None if floor is None else 100 * (score["mean"] - floor),
+                "margin": None if bar is None else 100 * (score["mean"] - bar),
+                "split": prefix.rstrip("_") or "held-out",
+                "flag": degenerate(result, prefix),
+            }
+        )
     return rows
 
 
 def margins_table(folder: str | Path) -> str:
     """:func:`margins` of every results file in ``folder``, as text (the ``margins`` command)."""
     results = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
-    lines = [f"{'recipe':26s} {'profile':7s} {'dataset':8s} {'task':4s} {'data':9s} {'split':8s} seeds  "
-             "score (±std)   floor chance  over floor  over chance  flag"]
+    lines = [
+        f"{'recipe':26s} {'profile':7s} {'dataset':8s} {'task':4s} {'data':9s} {'split':8s} seeds  "
+        "score (±std)   floor chance  over floor  over chance  flag"
+    ]
     for row in margins(results):
         floor, chance = (("   –  " if row[k] is None else f"{100 * row[k]:6.1f}") for k in ("floor", "chance"))
         over_floor, margin = (("    – " if row[k] is None else f"{row[k]:+6.1f}") for k in ("over_floor", "margin"))
-        lines.append(f"{row['recipe']:26s} {row['profile']:7s} {row['dataset']:8s} {str(row['task'] or '-'):4s} "
-                     f"{row['data']:9s} {row['split']:8s} {row['seeds']:5d}  {100 * row['score']:5.1f} ± {100 * row['std']:4.1f}  "
-                     f"{floor} {chance}  {over_floor:>10s}  {margin:>11s}  {row['flag'] or ''}")
+        lines.append(
+            f"{row['recipe']:26s} {row['profile']:7s} {row['dataset']:8s} {str(row['task'] or '-'):4s} "
+            f"{row['data']:9s} {row['split']:8s} {row['seeds']:5d}  "
+            f"{100 * row['score']:5.1f} ± {100 * row['std']:4.1f}  "
+            f"{floor} {chance}  {over_floor:>10s}  {margin:>11s}  {row['flag'] or ''}"
+        )
     return "\n".join(lines)
 
 
@@ -191,8 +223,9 @@ def say(text: str) -> None:
     display(Markdown(textwrap.dedent(text).strip()))
 
 
-def compare(a: Mapping[str, Any], b: Mapping[str, Any], split: str = "val", *, n: int = 1000,
-            level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+def compare(
+    a: Mapping[str, Any], b: Mapping[str, Any], split: str = "val", *, n: int = 1000, level: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
     """Score of run ``a`` minus run ``b`` on the same items, with a paired bootstrap interval.
 
     ``a`` and ``b`` are results dicts of :func:`respkit.experiments.run_experiment` whose work folders are
@@ -212,20 +245,36 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any], split: str = "val", *, n
     artifacts = {key: [RunArtifacts.of(run, s) for s in run["seeds"]] for key, run in runs.items()}
     first = artifacts["a"][0]
     if split not in first.groups:
-        raise ValueError(f"{a['recipe']}: its artifacts keep no patients for split {split!r}, "
-                         "so no patient bootstrap can be drawn")
+        raise ValueError(
+            f"{a['recipe']}: its artifacts keep no patients for split {split!r}, so no patient bootstrap can be drawn"
+        )
     y_true, groups = first.predictions[split].y_true, first.groups[split]
     for key, run_artifacts in artifacts.items():
         for art in run_artifacts:
             if not np.array_equal(art.predictions[split].y_true, y_true):
-                raise ValueError(f"{runs[key]['recipe']} and {a['recipe']} were not scored on the same "
-                                 f"items of {split!r}: no paired comparison")
+                raise ValueError(
+                    f"{runs[key]['recipe']} and {a['recipe']} were not scored on the same "
+                    f"items of {split!r}: no paired comparison"
+                )
     config = a["config"]
     predictions = {key: [art.predictions[split].y_pred for art in arts] for key, arts in artifacts.items()}
-    row = compare_pairs(y_true, groups, predictions, [("a", "b")], score_function(config["dataset"], config["task"]),
-                        n=n, seed=seed, level=level)[0]
-    return row | {"a": a["recipe"], "b": b["recipe"], "level": level, "seeds": (len(a["seeds"]), len(b["seeds"])),
-                  "patients": len(np.unique(groups))}
+    row = compare_pairs(
+        y_true,
+        groups,
+        predictions,
+        [("a", "b")],
+        score_function(config["dataset"], config["task"]),
+        n=n,
+        seed=seed,
+        level=level,
+    )[0]
+    return row | {
+        "a": a["recipe"],
+        "b": b["recipe"],
+        "level": level,
+        "seeds": (len(a["seeds"]), len(b["seeds"])),
+        "patients": len(np.unique(groups)),
+    }
 
 
 def gap_text(row: Mapping[str, Any]) -> str:

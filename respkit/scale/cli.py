@@ -26,18 +26,35 @@ def add_sweep_parser(commands: Any) -> None:
     sweep.add_argument("--profile", choices=PROFILES, default=None, help="default: RESPKIT_PROFILE, else by hardware")
     sweep.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of every configuration (default 1)")
     sweep.add_argument("--out", default="runs", help="folder for results files (default: runs)")
-    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="a config change shared by every trial; repeatable")
-    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                       help="values to try for a config field; repeatable (the grid is their product)")
-    sweep.add_argument("--search", action="append", default=[], metavar="KEY=KIND(ARGS)",
-                       help="a search domain, KIND one of uniform, loguniform, randint, choice; repeatable")
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config change shared by every trial; repeatable",
+    )
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="values to try for a config field; repeatable (the grid is their product)",
+    )
+    sweep.add_argument(
+        "--search",
+        action="append",
+        default=[],
+        metavar="KEY=KIND(ARGS)",
+        help="a search domain, KIND one of uniform, loguniform, randint, choice; repeatable",
+    )
     sweep.add_argument("--samples", type=int, default=8, help="configurations a search tries (default 8)")
     sweep.add_argument("--metric", default="score", help="held-out metric a search optimises and the table shows")
     sweep.add_argument("--mode", choices=("max", "min"), default="max")
     sweep.add_argument("--algorithm", choices=("optuna", "random"), default="optuna", help="search algorithm")
-    sweep.add_argument("--address", default=None,
-                       help="a running Ray cluster (host:port); default: Ray on this machine")
+    sweep.add_argument(
+        "--address", default=None, help="a running Ray cluster (host:port); default: Ray on this machine"
+    )
     sweep.add_argument("--workers", type=int, default=None, help="at most N trials at once (default: all resources)")
     sweep.add_argument("--cpus-per-trial", type=float, default=1.0)
     sweep.add_argument("--gpus-per-trial", type=float, default=None, help="default: 1 when the cluster has GPUs")

@@ -38,13 +38,15 @@ def merge_results(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 per_seed.setdefault(seed, metrics)
         seeds = sorted(per_seed)
         first = members[0]
-        merged.append({
-            **{k: first[k] for k in ("recipe", "profile", "config", "data")},
-            "seeds": seeds,
-            "metrics_per_seed": [dict(per_seed[seed]) for seed in seeds],
-            "summary": summarize([per_seed[seed] for seed in seeds]),
-            "paths": [str(member.get("path")) for member in members],
-        })
+        merged.append(
+            {
+                **{k: first[k] for k in ("recipe", "profile", "config", "data")},
+                "seeds": seeds,
+                "metrics_per_seed": [dict(per_seed[seed]) for seed in seeds],
+                "summary": summarize([per_seed[seed] for seed in seeds]),
+                "paths": [str(member.get("path")) for member in members],
+            }
+        )
     return merged
 
 

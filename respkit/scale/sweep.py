@@ -112,21 +112,32 @@ def run_sweep(
     if started:
         # Workers of a Ray started here inherit this environment; a cluster's are given its RESPKIT_ variables.
         env = {key: value for key, value in os.environ.items() if key.startswith(_FORWARDED_PREFIX)}
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING",
-                 runtime_env={"env_vars": env} if address and env else None)
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            logging_level="WARNING",
+            runtime_env={"env_vars": env} if address and env else None,
+        )
     storage = tempfile.mkdtemp(prefix="respkit-tune-")  # Tune's own bookkeeping; the results files are the record
     try:
         if gpus_per_trial is None:
             gpus_per_trial = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         trainable = tune.with_parameters(
-            _trial, profile=profile, data=data, out_dir=str(out_dir), seeds=seeds, metric=metric,
-            command=command, shipped=_shipped_recipes(names, ray),
+            _trial,
+            profile=profile,
+            data=data,
+            out_dir=str(out_dir),
+            seeds=seeds,
+            metric=metric,
+            command=command,
+            shipped=_shipped_recipes(names, ray),
         )
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
             param_space=_param_space(tune, names, seeds, grid, overrides, search),
             tune_config=tune.TuneConfig(
-                max_concurrent_trials=workers, reuse_actors=True,
+                max_concurrent_trials=workers,
+                reuse_actors=True,
                 **(_search_settings(tune, samples, metric, mode, algorithm) if search else {}),
             ),
             run_config=tune.RunConfig(name="sweep", storage_path=storage, verbose=verbose),
@@ -168,8 +179,15 @@ def search_domain(tune: Any, spec: Any) -> Any:
 
 # ---------------------------------------------------------------------------------------------------
 def _trial(
-    config: dict[str, Any], *, profile: str | None, data: Any, out_dir: str, seeds: list[int], metric: str,
-    command: str | None, shipped: dict[str, type],
+    config: dict[str, Any],
+    *,
+    profile: str | None,
+    data: Any,
+    out_dir: str,
+    seeds: list[int],
+    metric: str,
+    command: str | None,
+    shipped: dict[str, type],
 ) -> dict[str, Any]:
     """One trial, in a Ray worker: ``run_experiment`` per seed; the results files' paths and the mean ``metric``.
 
@@ -180,8 +198,15 @@ def _trial(
     trial_seeds = [config["seed"]] if "seed" in config else seeds  # a grid trial has one seed, a search's all
     paths, values = [], []
     for seed in trial_seeds:
-        results = run_experiment(config["recipe"], profile=profile, seeds=(seed,), data=data, out_dir=out_dir,
-                                 overrides=config["overrides"], command=command)
+        results = run_experiment(
+            config["recipe"],
+            profile=profile,
+            seeds=(seed,),
+            data=data,
+            out_dir=out_dir,
+            overrides=config["overrides"],
+            command=command,
+        )
         paths.append(results["path"])
         if metric in results["summary"]:
             values.append(results["summary"][metric]["mean"])
@@ -190,16 +215,24 @@ def _trial(
     return {"paths": "\n".join(paths), **({metric: float(np.mean(values))} if values else {})}
 
 
-def _param_space(tune: Any, names: list[str], seeds: list[int], grid: Mapping[str, Sequence[Any]] | None,
-                 overrides: Mapping[str, Any] | None, search: Mapping[str, Any] | None) -> dict[str, Any]:
+def _param_space(
+    tune: Any,
+    names: list[str],
+    seeds: list[int],
+    grid: Mapping[str, Sequence[Any]] | None,
+    overrides: Mapping[str, Any] | None,
+    search: Mapping[str, Any] | None,
+) -> dict[str, Any]:
     varied = {key: search_domain(tune, spec) for key, spec in (search or {}).items()}
     if not search:
         varied |= {key: tune.grid_search(list(values)) for key, values in (grid or {}).items()}
     overlap = set(varied) & set(overrides or {})
     if overlap:
         raise ValueError(f"{', '.join(sorted(overlap))} is both fixed (overrides) and varied")
-    space: dict[str, Any] = {"recipe": names[0] if search else tune.grid_search(names),
-                             "overrides": {**(overrides or {}), **varied}}
+    space: dict[str, Any] = {
+        "recipe": names[0] if search else tune.grid_search(names),
+        "overrides": {**(overrides or {}), **varied},
+    }
     if not search:
         space["seed"] = tune.grid_search(seeds)
     return space

@@ -6,6 +6,14 @@ from respkit.train.objectives import PatchMixCE, PatchMixCL, Supervised
 from respkit.train.trainer import History, StepAveraging, Trainer
 
 __all__ = [
-    "History", "PatchMixCE", "PatchMixCL", "Predictions", "StepAveraging", "Supervised", "TrainConfig", "Trainer",
-    "embed", "predict",
+    "History",
+    "PatchMixCE",
+    "PatchMixCL",
+    "Predictions",
+    "StepAveraging",
+    "Supervised",
+    "TrainConfig",
+    "Trainer",
+    "embed",
+    "predict",
 ]

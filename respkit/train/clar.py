@@ -8,7 +8,8 @@ the batch has its stream (labelled events for CE, all events for NT-Xent). The r
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -73,8 +74,9 @@ class CLARObjective(nn.Module):
     Returns ``{"loss", "ce", "acc"}`` and/or ``{"ntxent"}`` for the terms present.
     """
 
-    def __init__(self, network: CLARNetwork, augment: nn.Module, temperature: float = 0.5,
-                 contrastive_weight: float = 1.0) -> None:
+    def __init__(
+        self, network: CLARNetwork, augment: nn.Module, temperature: float = 0.5, contrastive_weight: float = 1.0
+    ) -> None:
         super().__init__()
         self.network = network
         self.augment = augment
@@ -89,14 +91,14 @@ class CLARObjective(nn.Module):
         loss = torch.zeros((), device=next(self.parameters()).device)
         if "labelled" in batch:
             wave, y = batch["labelled"]
-            logits = self.network(self._augment(self.augment, wave))                     # [B, C]
+            logits = self.network(self._augment(self.augment, wave))  # [B, C]
             out["ce"] = F.cross_entropy(logits, y)
             out["acc"] = (logits.argmax(dim=1) == y).float().mean()
             loss = loss + out["ce"]
         if "unlabelled" in batch:
-            view1, view2 = self._augment(self.views, batch["unlabelled"])                 # 2 x [B, 1, L]
+            view1, view2 = self._augment(self.views, batch["unlabelled"])  # 2 x [B, 1, L]
             # One pass over both views: BatchNorm normalises them together, as in SimCLR.
-            z1, z2 = self.network.project(torch.cat([view1, view2])).chunk(2)            # 2 x [B, proj]
+            z1, z2 = self.network.project(torch.cat([view1, view2])).chunk(2)  # 2 x [B, proj]
             out["ntxent"] = self.ntxent(z1, z2)
             loss = loss + self.contrastive_weight * out["ntxent"]
         return {"loss": loss, **out}

@@ -17,7 +17,7 @@ DASS of :mod:`respkit.models`.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -75,9 +75,15 @@ class PatchMixCL(nn.Module):
     pair per mixer, for logging).
     """
 
-    def __init__(self, model: nn.Module, mixers: Mapping[str, PatchMix] | None = None,
-                 weights: Mapping[str, float] | None = None, augment: nn.Module | None = None,
-                 temperature: float = 0.06, projector_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        mixers: Mapping[str, PatchMix] | None = None,
+        weights: Mapping[str, float] | None = None,
+        augment: nn.Module | None = None,
+        temperature: float = 0.06,
+        projector_dim: int | None = None,
+    ) -> None:
         super().__init__()
         mixers = dict(mixers or {})
         weights = {name: 1.0 for name in mixers} if weights is None else dict(weights)
@@ -94,11 +100,11 @@ class PatchMixCL(nn.Module):
         x, y = batch
         if self.augment is not None:
             x = self.augment(x)
-        z = self.model.forward_features(x)                                  # [B, D], clean
+        z = self.model.forward_features(x)  # [B, D], clean
         loss = ce = F.cross_entropy(self.model.forward_head(z), y)
         logged = {"ce": ce.detach()}
         for name, mixer in self.mixers.items():
-            z_mixed, mix = mixed_features(self.model, x, mixer)             # [B, D], Patch-Mixed
+            z_mixed, mix = mixed_features(self.model, x, mixer)  # [B, D], Patch-Mixed
             cl = self.contrastive[name](z, z_mixed, mix.perm, mix.lam)
             loss = loss + self.weights[name] * cl
             logged |= {f"cl_{name}": cl.detach(), f"lam_{name}": torch.tensor(mix.lam)}

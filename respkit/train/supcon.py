@@ -75,12 +75,20 @@ class LinearProbe(nn.Module):
     the encoder makes them for real sounds.
     """
 
-    def __init__(self, model: nn.Module, mixup: MixUp | None = None, *, mix: Literal["input", "features"] = "input",
-                 encoder_mode: Literal["eval", "train"] = "eval") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        mixup: MixUp | None = None,
+        *,
+        mix: Literal["input", "features"] = "input",
+        encoder_mode: Literal["eval", "train"] = "eval",
+    ) -> None:
         super().__init__()
         if mix not in ("input", "features") or encoder_mode not in ("eval", "train"):
-            raise ValueError(f"mix must be 'input' or 'features' and encoder_mode 'eval' or 'train', "
-                             f"got {mix!r} and {encoder_mode!r}")
+            raise ValueError(
+                f"mix must be 'input' or 'features' and encoder_mode 'eval' or 'train', "
+                f"got {mix!r} and {encoder_mode!r}"
+            )
         self.model, self.mixup, self.mix, self.encoder_mode = model, mixup, mix, encoder_mode
         for parameter in model.parameters():
             parameter.requires_grad_(False)

@@ -35,9 +35,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from respkit import __version__
+from respkit.files import atomic_save
 from respkit.profiles import select_device, show_progress
 from respkit.train import distributed
-from respkit.files import atomic_save
 from respkit.train.checkpoint import load_checkpoint, rng_state, set_rng_state
 from respkit.train.config import TrainConfig, config_fingerprint
 from respkit.train.schedule import warmup_cosine

@@ -131,14 +131,36 @@ ICBHI_DIAGNOSES: dict[str, tuple[tuple[float, float, float, float], tuple[float,
 }
 # Cohort mixes, repeated to the number of patients and shuffled: about half COPD, as in ICBHI.
 _ICBHI_DIAGNOSIS_MIX = (
-    "COPD", "Healthy", "COPD", "URTI", "COPD", "Bronchiectasis", "COPD", "Healthy",
-    "COPD", "Pneumonia", "COPD", "Bronchiolitis", "COPD", "Asthma", "Healthy", "LRTI",
+    "COPD",
+    "Healthy",
+    "COPD",
+    "URTI",
+    "COPD",
+    "Bronchiectasis",
+    "COPD",
+    "Healthy",
+    "COPD",
+    "Pneumonia",
+    "COPD",
+    "Bronchiolitis",
+    "COPD",
+    "Asthma",
+    "Healthy",
+    "LRTI",
 )
 # Seven patients in ten use the Litt3200 (4 kHz), against 7 % in ICBHI where the 44.1 kHz AKGC417L
 # dominates: this keeps the default folder small, and all four devices still appear.
 _ICBHI_DEVICE_MIX = (
-    "Litt3200", "AKGC417L", "Litt3200", "Litt3200", "Meditron",
-    "Litt3200", "Litt3200", "LittC2SE", "Litt3200", "Litt3200",
+    "Litt3200",
+    "AKGC417L",
+    "Litt3200",
+    "Litt3200",
+    "Meditron",
+    "Litt3200",
+    "Litt3200",
+    "LittC2SE",
+    "Litt3200",
+    "Litt3200",
 )
 ICBHI_LOCATIONS = ("Tc", "Al", "Ar", "Pl", "Pr", "Ll", "Lr")
 
@@ -221,8 +243,14 @@ def write_icbhi(
             kinds = [str(k) for k in rng.choice(ICBHI_CLASSES, size=n_cycles, p=ICBHI_DIAGNOSES[diagnosis][0])]
             recording_snr = float(rng.uniform(*difficulty.noise_snr_db))
             waveform, cycles = simulate_recording(
-                kinds, sample_rate, rng, device, recording_snr, cycle_duration_s=(1.4, 2.6),
-                lead_in_s=round(float(rng.uniform(0.0, 0.3)), 3), difficulty=difficulty,
+                kinds,
+                sample_rate,
+                rng,
+                device,
+                recording_snr,
+                cycle_duration_s=(1.4, 2.6),
+                lead_in_s=round(float(rng.uniform(0.0, 0.3)), 3),
+                difficulty=difficulty,
             )
             split = "test" if i == straddler and j == recordings_per_patient - 1 else sides[i]
             out.wav(f"ICBHI_final_database/{name}.wav", waveform, sample_rate)
@@ -238,9 +266,7 @@ def write_icbhi(
                 "sample_rate": sample_rate,
                 "split": split,
                 "snr_db": recording_snr,
-                "cycles": [
-                    {**_cycle_truth(c), "crackles": int(c.crackles), "wheezes": int(c.wheezes)} for c in cycles
-                ],
+                "cycles": [{**_cycle_truth(c), "crackles": int(c.crackles), "wheezes": int(c.wheezes)} for c in cycles],
             }
 
     # Line endings as in the official tables: CRLF for the split and demographics, LF for diagnoses.
@@ -367,10 +393,18 @@ def write_sprsound(
             difficulty=difficulty,
         )
         # Cycle bounds are whole milliseconds, so these strings are the exact ground truth.
-        events = [] if poor else [
-            {"start": f"{c.start_s * 1000:.0f}", "end": f"{c.end_s * 1000:.0f}", "type": SPRSOUND_EVENT_TYPES[c.kind]}
-            for c in cycles
-        ]
+        events = (
+            []
+            if poor
+            else [
+                {
+                    "start": f"{c.start_s * 1000:.0f}",
+                    "end": f"{c.end_s * 1000:.0f}",
+                    "type": SPRSOUND_EVENT_TYPES[c.kind],
+                }
+                for c in cycles
+            ]
+        )
         if len(events) > 1 and rng.random() < 0.1:
             events = events[-1:] + events[:-1]
         label = target if poor else record_label([e["type"] for e in events])

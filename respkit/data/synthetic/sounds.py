@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy import signal
@@ -274,7 +274,7 @@ def _uniform(rng: np.random.Generator, bounds: Range) -> float:
     return float(rng.uniform(*bounds))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _vesicular_sos(sample_rate: int) -> np.ndarray:
     # High-pass at 100 Hz (little energy below), a first-order low-pass at 200 Hz (the -6 dB/octave
     # fall above ~200 Hz) and a steep low-pass at 1 kHz (little energy above).
@@ -296,9 +296,7 @@ def vesicular(n_samples: int, sample_rate: int, seed_or_rng: SeedLike = None) ->
     return noise / np.sqrt(np.mean(noise**2))
 
 
-def breath_envelope(
-    n_samples: int, sample_rate: int, inspiration_s: float, expiration_gain: float = 0.5
-) -> np.ndarray:
+def breath_envelope(n_samples: int, sample_rate: int, inspiration_s: float, expiration_gain: float = 0.5) -> np.ndarray:
     """Loudness over one cycle: a half-sine rise and fall for inspiration (peak 1), then a
     longer, quieter half-sine for expiration (peak ``expiration_gain``)."""
     t = np.arange(n_samples) / sample_rate
@@ -354,7 +352,10 @@ def tone(
 
 
 def heart_sounds(
-    n_samples: int, sample_rate: int, seed_or_rng: SeedLike = None, rate_bpm: float | None = None,
+    n_samples: int,
+    sample_rate: int,
+    seed_or_rng: SeedLike = None,
+    rate_bpm: float | None = None,
     amplitude: float = 0.6,
 ) -> tuple[np.ndarray, list[SoundEvent]]:
     """S1 and S2 thumps (bursts at 20–150 Hz) at a steady heart rate, about once a second."""
@@ -377,7 +378,7 @@ def heart_sounds(
     return out, events
 
 
-@lru_cache(maxsize=None)
+@cache
 def _device_sos(device: str, sample_rate: int) -> np.ndarray:
     spec = DEVICES[device]
     sections = [signal.butter(2, spec.highpass_hz, "highpass", fs=sample_rate, output="sos")]
@@ -416,8 +417,12 @@ def _sounds_like(table: dict, kind: str, difficulty: Difficulty, rng: np.random.
 
 
 def _place_crackles(
-    out: np.ndarray, sample_rate: int, kind: str, phases: dict[str, tuple[float, float]],
-    rng: np.random.Generator, difficulty: Difficulty,
+    out: np.ndarray,
+    sample_rate: int,
+    kind: str,
+    phases: dict[str, tuple[float, float]],
+    rng: np.random.Generator,
+    difficulty: Difficulty,
 ) -> list[SoundEvent]:
     """Add crackles of one type into ``out`` at non-overlapping times inside the spec's windows."""
     spec = CRACKLES[kind]
@@ -435,8 +440,9 @@ def _place_crackles(
         wave = burst(sample_rate, freq, dur, amp)
         end = start + len(wave)
         # Crackles are separate explosions: skip one that would overlap another (ground truth stays clean).
-        if end > len(out) or any(start < round(e.end_s * sample_rate) and round(e.start_s * sample_rate) < end
-                                 for e in events):
+        if end > len(out) or any(
+            start < round(e.end_s * sample_rate) and round(e.start_s * sample_rate) < end for e in events
+        ):
             continue
         out[start:end] += wave
         events.append(SoundEvent(kind, start / sample_rate, end / sample_rate, freq, amp))
@@ -444,8 +450,13 @@ def _place_crackles(
 
 
 def _place_tone(
-    out: np.ndarray, sample_rate: int, kind: str, phases: dict[str, tuple[float, float]],
-    rng: np.random.Generator, frequency_hz: float | None, difficulty: Difficulty,
+    out: np.ndarray,
+    sample_rate: int,
+    kind: str,
+    phases: dict[str, tuple[float, float]],
+    rng: np.random.Generator,
+    frequency_hz: float | None,
+    difficulty: Difficulty,
 ) -> SoundEvent:
     """Add one continuous sound into ``out`` inside one of the spec's breath phases."""
     spec = CONTINUOUS[kind]
@@ -463,7 +474,11 @@ def _place_tone(
 
 
 def _breath(
-    kind: str, n_samples: int, sample_rate: int, rng: np.random.Generator, frequency_hz: float | None,
+    kind: str,
+    n_samples: int,
+    sample_rate: int,
+    rng: np.random.Generator,
+    frequency_hz: float | None,
     difficulty: Difficulty,
 ) -> tuple[np.ndarray, list[SoundEvent]]:
     """The clean body sound of one cycle (no heart, device or noise) and its events."""
@@ -542,9 +557,15 @@ def simulate_recording(
     recorded = np.clip(recorded, -1.0, 1.0).astype(np.float32)
 
     cycles = [
-        replace(c, events=tuple(sorted(
-            c.events + tuple(h for h in heart_events if c.start_s <= h.start_s < c.end_s), key=lambda e: e.start_s
-        )))
+        replace(
+            c,
+            events=tuple(
+                sorted(
+                    c.events + tuple(h for h in heart_events if c.start_s <= h.start_s < c.end_s),
+                    key=lambda e: e.start_s,
+                )
+            ),
+        )
         for c in cycles
     ]
     return recorded, cycles
@@ -569,7 +590,13 @@ def simulate_cycle(
     rng = _rng(seed_or_rng)
     bounds = (duration_s, duration_s) if duration_s is not None else (1.6, 2.8)
     waveform, cycles = simulate_recording(
-        [kind], sample_rate, rng, device, snr_db, cycle_duration_s=bounds, frequency_hz=frequency_hz,
+        [kind],
+        sample_rate,
+        rng,
+        device,
+        snr_db,
+        cycle_duration_s=bounds,
+        frequency_hz=frequency_hz,
         difficulty=difficulty,
     )
     return waveform, list(cycles[0].events)
