@@ -10,7 +10,7 @@ RESPKIT_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 RESPKIT_RUNS ?= $(abspath _build/runs)
 export RESPKIT_DATA RESPKIT_RUNS
 
-.PHONY: book test unit notebooks check-notebooks sync-notebooks screenshot clean venv
+.PHONY: book test unit notebooks check-notebooks lint sync-notebooks screenshot clean venv test-venv
 
 venv: $(VENV)/.installed
 
@@ -22,17 +22,30 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# The tests also need sed_eval (chapter 7's metric reference), ruff and mypy; the book does not.
+test-venv: $(VENV)/.test-installed
+
+$(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
+	$(BIN)/python -m pip install -q -r requirements-test.txt
+	touch $@
+
 # Chapters execute side by side first (each trains on one thread); the build then reads their outputs
 # from jupyter-book's cache instead of executing them one after another.
 book: venv
 	$(BIN)/python tools/execute_book.py
 	$(BIN)/jupyter-book build . -W --keep-going
 
-test: venv check-notebooks
+test: test-venv check-notebooks lint
 	$(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env
 
-unit: venv
+unit: test-venv
 	$(BIN)/python -m pytest tests
+
+# ruff (format and lint, one line length) and mypy over the library; configured in pyproject.toml.
+lint: test-venv
+	$(BIN)/ruff format --check
+	$(BIN)/ruff check
+	$(BIN)/mypy
 
 notebooks: venv
 	$(BIN)/python -m pytest book --nbval-lax --nbval-current-env

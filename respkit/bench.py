@@ -22,7 +22,7 @@ import numpy as np
 
 from respkit.experiments import load_results, run_experiment
 from respkit.files import atomic_write
-from respkit.runs import RunArtifacts, work_folder
+from respkit.runs import RunArtifacts, save_npz, work_folder
 
 BENCH_DIR = Path(__file__).resolve().parent / "results" / "bench"  # ships with the package
 PREDICTIONS_SUFFIX = ".predictions.npz"
@@ -42,7 +42,7 @@ METHODS: tuple[Method, ...] = (
     Method("ResNet18 + CE", "supcon.resnet", 3, "SPRSound 1-2, 2023 test set: 57.6 (Hu et al., Table III)"),
     Method("SupCon", "supcon.supcon", 3, "SPRSound 1-2, 2023 test set: 61.7 (Hu et al., Table III)"),
     Method("SupCon + MixUp", "supcon.mixup", 3, "SPRSound 1-2, 2023 test set: 62.5 (63.2 as submitted)"),
-    Method("CLAR (joint)", "clar.joint", 2, "no respiratory results (speech, sound events, ECG)"),
+    Method("CLAR (joint)", "clar.joint", 2, "no respiratory results (speech: Speech Commands; music: NSynth; environmental sounds: ESC-10 and ESC-50)"),
     Method(
         "AST fine-tune", "patchmix.finetune", 4, "ICBHI 4-class: 59.55 (AudioSet-pretrained AST-base, 8 s at 16 kHz)"
     ),
@@ -109,12 +109,7 @@ def keep_predictions(results: dict[str, Any]) -> Path:
             arrays[f"seed{seed}/{split}/y_pred"] = np.asarray(predictions.y_pred)
             if split in artifacts.groups:
                 arrays[f"seed{seed}/{split}/groups"] = np.asarray(artifacts.groups[split]).astype(str)
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:  # a file object: np.savez would append ".npz" to the temporary name
-            np.savez_compressed(handle, **arrays)
-
-    atomic_write(target, write)
+    atomic_write(target, lambda tmp: save_npz(tmp, arrays))
     return target
 
 

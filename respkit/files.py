@@ -64,7 +64,7 @@ def weights_dir() -> Path:
     return Path(root).expanduser() if root else cache_dir() / "weights"
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None], *, durable: bool = True) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], object], *, durable: bool = True) -> None:
     """Call ``write(tmp)`` on a fresh temporary file beside ``path``, then move it onto ``path``: all or nothing.
 
     If ``write`` raises (anything, KeyboardInterrupt included) the temporary file is deleted and ``path``

@@ -17,10 +17,9 @@ value a finite number in [0, 1], safe for averaging over seeds and for JSON resu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Union
 
 import numpy as np
 import torch
@@ -37,7 +36,7 @@ __all__ = [
     "sprsound_scorer",
 ]
 
-Labels = Union[Sequence[int], np.ndarray, torch.Tensor]
+Labels = Sequence[int] | np.ndarray | torch.Tensor
 
 #: Number of classes of each SPRSound task (class 0 is Normal in all of them).
 SPRSOUND_TASKS: dict[str, int] = {"1-1": 2, "1-2": 7, "2-1": 3, "2-2": 5}
@@ -191,9 +190,7 @@ def sprsound_scorer(task: str | None) -> Callable[[Labels, Labels], dict[str, fl
     return partial(sprsound_score, task=task)
 
 
-def chance_score(
-    score: Callable[[Labels, Labels], dict[str, float]], y_true: Labels, n_classes: int, steps: int = 20
-) -> float:
+def chance_score(score: Callable[..., Mapping[str, float]], y_true: Labels, n_classes: int, steps: int = 20) -> float:
     """The best ``score`` of a guess that ignores the input, on the items ``y_true``: what a model must beat.
 
     Always answering Normal is one such guess, and not always the best: on SPRSound it scores 0.25 while

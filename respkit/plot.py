@@ -19,7 +19,7 @@ test can read back what was drawn. matplotlib only.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 # A score as the chapters hold it: one number, the per-seed values, or a results summary {"mean", "std"}.
-Score = Union[float, Sequence[float], Mapping[str, float]]
+Score = float | Sequence[float] | Mapping[str, float]
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
@@ -215,8 +215,8 @@ def plot_losses(
     """
     runs = dict(losses) if isinstance(losses, Mapping) else {"": losses}
     ax = _axes(ax, (6.4, 3.0))
-    for name, values in runs.items():
-        values = np.asarray(values, dtype=float)
+    for name, run in runs.items():
+        values = np.asarray(run, dtype=float)
         steps = np.arange(1, len(values) + 1)
         (raw,) = ax.plot(steps, values, lw=0.7, alpha=0.45)
         window = min(smooth, len(values))
@@ -261,7 +261,7 @@ def plot_scores(
     if kind not in ("bar", "point"):
         raise ValueError(f"kind must be 'bar' or 'point', got {kind!r}")
     grouped = bool(scores) and all(isinstance(v, Mapping) and "mean" not in v for v in scores.values())
-    series = dict(scores) if grouped else {None: scores}
+    series: dict[Any, Any] = dict(scores) if grouped else {None: scores}
     names = list(dict.fromkeys(name for values in series.values() for name in values))
     ax = _axes(ax, (max(4.0, 0.9 * len(names) * len(series)), 3.2))
     width = 0.8 / len(series)
@@ -269,11 +269,11 @@ def plot_scores(
         offset = (k - (len(series) - 1) / 2) * width
         positions = [names.index(name) + offset for name in values]
         means, stds = zip(*(summarise(score) for score in values.values())) if values else ((), ())
-        stds = [std if std > 0 else np.nan for std in stds]  # no spread known (one value): no bar, not a flat cap
+        errors = [std if std > 0 else np.nan for std in stds]  # no spread known (one value): no bar, not a flat cap
         if kind == "bar":
-            ax.bar(positions, means, width, yerr=stds, capsize=3, label=label)
+            ax.bar(positions, means, width, yerr=errors, capsize=3, label=label)
         else:
-            ax.errorbar(positions, means, yerr=stds, fmt="o", capsize=3, label=label)
+            ax.errorbar(positions, means, yerr=errors, fmt="o", capsize=3, label=label)
     if reference is not None:
         ax.axhline(reference, color="grey", ls="--", lw=1, label=reference_label)
     ax.set_xticks(range(len(names)), names)

@@ -25,7 +25,7 @@ def select_profile(profile: str | None = None) -> Profile:
     chosen = profile or os.environ.get("RESPKIT_PROFILE") or ("full" if torch.cuda.is_available() else "quick")
     if chosen not in PROFILES:
         raise ValueError(f"unknown profile {chosen!r}: choose one of {', '.join(PROFILES)} (RESPKIT_PROFILE)")
-    return chosen  # type: ignore[return-value]
+    return chosen
 
 
 def select_device(device: str | torch.device | None = None) -> torch.device:

@@ -84,7 +84,7 @@ class RunArtifacts:
         arrays |= {f"{split}/embeddings": e for split, e in self.embeddings.items()}
         histories = {stage: h.to_dict() for stage, h in self.histories.items()}
         info = {"classes": list(self.classes), "metrics": self.metrics, "info": self.info}
-        atomic_write(folder / PREDICTIONS_FILE, lambda tmp: _savez(tmp, arrays))
+        atomic_write(folder / PREDICTIONS_FILE, lambda tmp: save_npz(tmp, arrays))
         atomic_write(folder / HISTORY_FILE, lambda tmp: tmp.write_text(json.dumps(histories) + "\n"))
         atomic_write(folder / INFO_FILE, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
 
@@ -134,6 +134,7 @@ def load_weights(results: Mapping[str, Any], seed: int | None = None) -> dict[st
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _savez(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    with open(path, "wb") as handle:  # a file object: np.savez would append ".npz" to a temporary name
-        np.savez_compressed(handle, **arrays)
+def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` compressed to ``path`` as named (``np.savez`` would append ".npz" to a temporary name)."""
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]  # numpy's stubs type **kwds as allow_pickle

@@ -66,8 +66,8 @@ class RespiratoryDataset(Dataset):
             return self._waveform(i), label
         if self.cache is None:
             return self.transform(self._waveform(i)), label
-        key = cache_key(self._feature_key, self._source(i))
-        return self.cache.get_or_compute(key, lambda: self.transform(self._waveform(i))), label
+        transform, key = self.transform, cache_key(str(self._feature_key), self._source(i))
+        return self.cache.get_or_compute(key, lambda: transform(self._waveform(i))), label
 
     def summary(self) -> str:
         """Items per class, patients, and what was skipped or adjusted, with reasons and counts."""
@@ -142,8 +142,15 @@ def class_table(title: str, classes: list[str], labels: np.ndarray, groups: np.n
 class Subset(_TorchSubset):
     """A view on some items of a :class:`RespiratoryDataset` that keeps its classes, labels, groups, meta."""
 
-    def __init__(self, dataset: RespiratoryDataset | Subset, indices: Sequence[int]) -> None:
-        super().__init__(dataset, np.asarray(indices, dtype=np.int64))
+    classes: list[str]
+    sample_rate: int
+    labels: np.ndarray
+    groups: np.ndarray
+    meta: list[Any]
+
+    def __init__(self, dataset: RespiratoryDataset | Subset, indices: Sequence[int] | np.ndarray) -> None:
+        # torch's stubs say Sequence[int]; an int64 array indexes the same way
+        super().__init__(dataset, np.asarray(indices, dtype=np.int64))  # type: ignore[arg-type]
         self.classes = dataset.classes
         self.sample_rate = dataset.sample_rate
         self.labels = np.asarray(dataset.labels)[self.indices]
@@ -151,4 +158,5 @@ class Subset(_TorchSubset):
         self.meta = [dataset.meta[j] for j in self.indices]
 
     def summary(self) -> str:
-        return "\n".join(class_table(f"subset of {len(self.dataset)} items", self.classes, self.labels, self.groups))
+        whole = len(self.dataset)  # type: ignore[arg-type]  # a RespiratoryDataset or Subset: both sized
+        return "\n".join(class_table(f"subset of {whole} items", self.classes, self.labels, self.groups))

@@ -99,7 +99,7 @@ class ResumingDownloader:
     def __call__(self, url: str, output_file: str, pooch_: object) -> None:
         if urlparse(url).scheme == "file":
             shutil.copyfile(url2pathname(urlparse(url).path), self.part)
-            announced = self.part.stat().st_size
+            announced: int | None = self.part.stat().st_size
         else:
             announced = self._receive(url)
         got = self.part.stat().st_size
@@ -135,12 +135,12 @@ class ResumingDownloader:
                 raise DownloadError(f"{url}: HTTP {status} {response.reason}")
             response.raise_for_status()  # 5xx: pooch retries
             if status == 206 and content_range.startswith(f"bytes {offset}-"):
-                mode, total = "ab", content_range.rsplit("/", 1)[-1]
+                mode, size_text = "ab", content_range.rsplit("/", 1)[-1]
             elif status == 200:  # the whole file (a server without Range support): start over
-                mode, offset, total = "wb", 0, response.headers.get("Content-Length")
+                mode, offset, size_text = "wb", 0, response.headers.get("Content-Length", "")
             else:
                 raise DownloadError(f"{url}: unexpected HTTP {status} ({content_range!r}) asking from byte {offset}")
-            total = int(total) if total and total.isdigit() else None
+            total = int(size_text) if size_text.isdigit() else None
             with (
                 open(self.part, mode) as out,
                 tqdm(

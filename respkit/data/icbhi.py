@@ -254,7 +254,7 @@ class ICBHI(RespiratoryDataset):
             cycles = [c for c in cycles if c.recording not in missing]
 
         lengths = self._audio_lengths(self._audio_path(c.recording) for c in cycles)
-        kept, past_end, overrunning = [], Counter(), set()
+        kept, past_end, overrunning = [], Counter[str](), set()
         for c in cycles:
             length = lengths.get(self._audio_path(c.recording))
             if length is None:

@@ -118,6 +118,8 @@ def _simulate(spec: DatasetSpec, seed: int = 0) -> DatasetLocation:
     processes starting at once (chapters executed side by side) never read a half-written dataset, and
     an interrupted run leaves nothing that looks finished.
     """
+    if spec.simulate is None:
+        raise ValueError(f"{spec.name} has no simulator: {spec.how_to_get()}")
     root = simulated_root(seed) / spec.name
     if not _simulation_complete(spec, root):
         from respkit.profiles import show_progress

@@ -81,6 +81,14 @@ def get_dataset(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
+def dataset_splits(name: str, root: Any, task: str | None, **loader_kwargs: Any) -> tuple[Any, dict[str, Any]]:
+    """The training set and the official test sets of dataset ``name`` under ``root`` (:attr:`DatasetSpec.splits`)."""
+    spec = get_dataset(name)
+    if spec.splits is None:
+        raise ValueError(f"dataset {name!r} was registered without splits, so no recipe can train on it")
+    return spec.splits(root, task, **loader_kwargs)
+
+
 def score_function(dataset: str, task: str | None = None) -> Score:
     """The official metric of ``dataset`` for ``task``: ``f(y_true, y_pred) -> dict`` with a ``"score"``.
 

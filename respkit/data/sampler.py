@@ -26,19 +26,20 @@ class ClassBalancedSampler(WeightedRandomSampler):
 
     def __init__(
         self,
-        labels: Sequence[int],
+        labels: Sequence[int] | np.ndarray,
         num_samples: int | None = None,
         generator: torch.Generator | None = None,
         power: float = 1.0,
     ) -> None:
-        labels = np.asarray(labels, dtype=np.int64)
-        if labels.ndim != 1 or len(labels) == 0 or labels.min() < 0:
+        classes = np.asarray(labels, dtype=np.int64)
+        if classes.ndim != 1 or len(classes) == 0 or classes.min() < 0:
             raise ValueError("ClassBalancedSampler needs a non-empty 1-D sequence of class indices >= 0")
         if not 0 <= power <= 1:
             raise ValueError(f"power must be in [0, 1], got {power}")
-        counts = np.bincount(labels)
-        weights = torch.as_tensor(1.0 / counts[labels] ** float(power), dtype=torch.double)
-        super().__init__(weights, num_samples or len(labels), replacement=True, generator=generator)
+        counts = np.bincount(classes)
+        weights = torch.as_tensor(1.0 / counts[classes] ** float(power), dtype=torch.double)
+        # torch's stubs say Sequence[float]; it takes (and converts to) a tensor of weights
+        super().__init__(weights, num_samples or len(classes), replacement=True, generator=generator)  # type: ignore[arg-type]
 
 
 class BatchShardSampler(Sampler[list[int]]):

@@ -15,7 +15,10 @@ from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
 
 def patient_folds(
-    groups: Sequence[Any], n_folds: int = 5, seed: int = 0, labels: Sequence[int] | None = None
+    groups: Sequence[Any] | np.ndarray,
+    n_folds: int = 5,
+    seed: int = 0,
+    labels: Sequence[int] | np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n_folds`` patient-wise ``(train_idx, test_idx)`` pairs; the test parts cover every item once.
 

@@ -39,7 +39,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -55,8 +55,11 @@ from respkit.metrics import sprsound_scorer
 
 EVENT_TYPES = ["Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle", "Wheeze+Crackle"]
 RECORD_LABELS = ["Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality"]
+Task = Literal["1-1", "1-2", "2-1", "2-2"]
+Level = Literal["event", "record"]
+Split = Literal["train", "inter_test", "intra_test"]
 # Task -> (level, class names, map from the annotation string to a class index).
-TASKS: dict[str, tuple[str, list[str], dict[str, int]]] = {
+TASKS: dict[str, tuple[Level, list[str], dict[str, int]]] = {
     "1-1": ("event", ["Normal", "Adventitious"], {t: int(t != "Normal") for t in EVENT_TYPES}),
     "1-2": ("event", EVENT_TYPES, {t: i for i, t in enumerate(EVENT_TYPES)}),
     "2-1": (
@@ -108,9 +111,9 @@ class SPRSound(RespiratoryDataset):
     def __init__(
         self,
         root: str | Path,
-        split: Literal["train", "inter_test", "intra_test"] = "train",
-        level: Literal["event", "record"] = "event",
-        task: Literal["1-1", "1-2", "2-1", "2-2"] | None = None,
+        split: Split = "train",
+        level: Level = "event",
+        task: Task | None = None,
         sample_rate: int = 8000,
         duration: float | None = None,
         transform: nn.Module | None = None,
@@ -164,7 +167,7 @@ class SPRSound(RespiratoryDataset):
             self.skipped["files with a non-SPRSound name"] += 1
             return None
         patient, age, gender, location, record_id = match.groups()
-        facts = dict(
+        facts: dict[str, Any] = dict(
             record=path.stem,
             patient=patient,
             age=float(age),
@@ -173,7 +176,8 @@ class SPRSound(RespiratoryDataset):
             record_id=int(record_id),
             split=self.split,
         )
-        record_label, events = _read_json(path)
+        record_label, events = read_json(path)
+        assert record_label is not None  # read_json requires it unless told otherwise
         if self.level == "record":
             return [SPRSoundItem(**facts, annotation=record_label, index=None, start_ms=None, end_ms=None)]
         return [
@@ -184,7 +188,7 @@ class SPRSound(RespiratoryDataset):
     def _keep_playable(self, records: dict[str, list[SPRSoundItem]]) -> list[SPRSoundItem]:
         """The items of records whose audio is undamaged, events clipped to (or skipped past) its end."""
         lengths = self._audio_lengths(self._audio.values())
-        kept, past_end, overrunning = [], Counter(), set()
+        kept, past_end, overrunning = [], Counter[str](), set()
         for record, items in records.items():
             length = lengths.get(self._audio[record])
             if length is None:
@@ -193,7 +197,7 @@ class SPRSound(RespiratoryDataset):
                     self.skipped["events of records with NaN or infinite samples"] += len(items)
                 continue
             for m in items:
-                if m.end_ms is None or m.end_ms <= 1000 * length:
+                if m.start_ms is None or m.end_ms is None or m.end_ms <= 1000 * length:
                     kept.append(m)
                     continue
                 if m.start_ms >= 1000 * length:
@@ -220,7 +224,7 @@ class SPRSound(RespiratoryDataset):
         m = self.meta[i]
         path = self._audio[m.record]
         wave = self._recording(path)  # [1, samples]
-        if m.start_ms is not None:
+        if m.start_ms is not None and m.end_ms is not None:  # an event (a record has neither)
             start = round(m.start_ms * self.sample_rate / 1000)
             end = min(round(m.end_ms * self.sample_rate / 1000), wave.shape[-1])
             if end <= start:
@@ -251,19 +255,24 @@ def _release_folder(root: Path) -> Path:
     )
 
 
-def _read_json(path: Path) -> tuple[str, list[tuple[float, float, str]]]:
-    """The record label and the events ``(start_ms, end_ms, type)`` sorted by time; errors name the file."""
+def read_json(path: Path, *, record_label: bool = True) -> tuple[str | None, list[tuple[float, float, str]]]:
+    """The record label and the events ``(start_ms, end_ms, type)`` sorted by time; errors name the file.
+
+    The classification releases (BioCAS 2022, 2023) label every record; the detection releases (BioCAS 2024,
+    2025) annotate events only: with ``record_label=False`` a file without a record label is read, and its
+    label is ``None``.
+    """
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object with record_annotation and event_annotation")
-    record_label = data.get("record_annotation", data.get("recording_annotation"))
-    if record_label is None or "event_annotation" not in data:
+    label = data.get("record_annotation", data.get("recording_annotation"))
+    if "event_annotation" not in data or (label is None and record_label):
         raise ValueError(f"{path}: missing key 'record_annotation' or 'event_annotation'")
-    if record_label not in RECORD_LABELS:
-        raise ValueError(f"{path}: unknown record label {record_label!r}; expected one of {RECORD_LABELS}")
+    if label is not None and label not in RECORD_LABELS:
+        raise ValueError(f"{path}: unknown record label {label!r}; expected one of {RECORD_LABELS}")
     events = []
     for i, event in enumerate(data["event_annotation"]):
         try:
@@ -278,19 +287,20 @@ def _read_json(path: Path) -> tuple[str, list[tuple[float, float, str]]]:
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path}: event {i} {event!r}: {err}") from None
         events.append((start, end, event["type"]))
-    return record_label, sorted(events)
+    return label, sorted(events)
 
 
-def official_splits(root: str | Path, task: str, **kwargs) -> tuple[SPRSound, dict[str, SPRSound]]:
+def official_splits(root: str | Path, task: Task, **kwargs) -> tuple[SPRSound, dict[str, SPRSound]]:
     """The training set of ``task`` and the official test sets present (``"inter"``, ``"intra"``).
 
     The complete test sets are not everywhere (``../shared/data`` holds slices); a missing one is left out.
     """
     level = TASKS[task][0]
     tests = {}
-    for name in ("inter", "intra"):
+    test_splits: dict[str, Split] = {"inter": "inter_test", "intra": "intra_test"}
+    for name, split in test_splits.items():
         try:
-            tests[name] = SPRSound(root, split=f"{name}_test", level=level, task=task, **kwargs)
+            tests[name] = SPRSound(root, split=split, level=level, task=task, **kwargs)
         except FileNotFoundError:
             continue
     return SPRSound(root, split="train", level=level, task=task, **kwargs), tests

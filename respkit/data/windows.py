@@ -49,7 +49,7 @@ def window_label(events: Sequence[Any], start_ms: float, end_ms: float) -> str:
     kinds = set().union(*(ADVENTITIOUS_KINDS[name] for name in adventitious))
     if kinds == {"CAS", "DAS"}:
         return "Wheeze+Crackle"
-    return max(adventitious, key=adventitious.get) if adventitious else "Normal"
+    return max(adventitious, key=lambda name: adventitious[name]) if adventitious else "Normal"
 
 
 def window_starts(n_samples: int, window: int, step: int) -> list[int]:

@@ -223,6 +223,7 @@ class AST(SpectrogramClassifier):
                 raise ValueError(f"mix must keep the patch grid shape {tuple(patches.shape)}, got {tuple(mixed.shape)}")
             patches = mixed
         b, h, w, d = patches.shape
+        assert vit.pos_embed is not None and vit.cls_token is not None  # DeiT always has both
         pos = resize_pos_embed(vit.pos_embed, self.pos_grid, (h, w), NUM_PREFIX_TOKENS)  # [1, 2 + H*W, D]
         tokens = torch.cat(
             [vit.cls_token.expand(b, -1, -1), vit.dist_token.expand(b, -1, -1), patches.reshape(b, h * w, d)],

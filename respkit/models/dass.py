@@ -206,7 +206,7 @@ class SS2D(nn.Module):
         x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, self.x_proj_weight)  # [B, K, R+2N, L]
         dts, Bs, Cs = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=2)
         dts = torch.einsum("bkrl,kdr->bkdl", dts, self.dt_projs_weight)  # [B, K, d_inner, L]
-        ys = selective_scan(
+        ys: torch.Tensor = selective_scan(  # type: ignore[assignment]  # one tensor without the last state
             xs.reshape(batch, -1, length),  # [B, K d_inner, L]
             dts.reshape(batch, -1, length),
             -torch.exp(self.A_logs.float()),  # [K d_inner, N]

@@ -54,9 +54,13 @@ class ResNet(SpectrogramClassifier):
         narrow = {} if width == 64 else {"channels": tuple(width * m for m in (1, 2, 4, 8))}
         # num_classes=0: timm replaces its fc by Identity, so the backbone returns pooled features.
         self.backbone = timm.create_model(
-            variant, pretrained=pretrained == "imagenet", num_classes=0, in_chans=in_chans, **narrow
+            variant,
+            pretrained=pretrained == "imagenet",
+            num_classes=0,
+            in_chans=in_chans,
+            **narrow,  # type: ignore[arg-type]
         )
-        self.num_features = self.backbone.num_features
+        self.num_features = self.backbone.num_features  # type: ignore[assignment]
         self.head = classifier_head(self.num_features, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -264,7 +264,10 @@ def selective_scan_torch(
         out_b, h_last = _scan_block(u_b, delta_b, A_g, B_b, C_b, D, z_b, delta_bias, delta_softplus, h_last)
         outs.append(out_b)
     out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # [b, d, L]
-    return (out, h_last.reshape(batch, dim, state)) if return_last_state else out
+    if not return_last_state:
+        return out
+    assert h_last is not None  # every call scans at least one block
+    return out, h_last.reshape(batch, dim, state)
 
 
 def _mamba_kernel():

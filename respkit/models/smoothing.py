@@ -35,6 +35,8 @@ def gaussian_kernel2d(kernel_size: int, sigma: float) -> Tensor:
 class GaussianSmoothing(nn.Module):
     """Depthwise Gaussian blur of a channels-last map ``[B, H, W, C] -> [B, H, W, C]``."""
 
+    weight: torch.Tensor  # the [C, 1, k, k] kernel, a buffer
+
     def __init__(self, channels: int, kernel_size: int = 5, sigma: float = 3.0) -> None:
         super().__init__()
         if kernel_size % 2 == 0:

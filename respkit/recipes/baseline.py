@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from respkit.features import LogMel
 from respkit.models import create_model
 from respkit.recipes import common, register_recipe
@@ -145,8 +147,12 @@ class SPRSoundBaseline(Recipe):
                 f"held-out score {held_out['score']:.3f}"
             )
         loaders = {"val": val_loader} | {name: common.eval_loader(ds, config) for name, ds in data_splits.tests.items()}
+        held_out = {"val": data_splits.val, **data_splits.tests}
         artifacts = RunArtifacts(
-            data_splits.classes, {"train": history}, common.predict_splits(model, loaders, trainer.device)
+            data_splits.classes,
+            {"train": history},
+            common.predict_splits(model, loaders, trainer.device),
+            groups={split: np.asarray(ds.groups) for split, ds in held_out.items()},  # for a patient bootstrap
         )
         return common.finish(workdir, config, artifacts, model)
 

@@ -239,7 +239,8 @@ def streams(events: Events, labelled: np.ndarray, batch_size: int) -> dict[str, 
         "labelled": DataLoader(
             TensorDataset(waves[labelled], labels[labelled]), batch_size=batch_size, sampler=sampler, drop_last=True
         ),
-        "unlabelled": DataLoader(waves, batch_size=batch_size, shuffle=True, drop_last=True),
+        # a tensor is a dataset of its rows (torch's stubs ask for a Dataset)
+        "unlabelled": DataLoader(waves, batch_size=batch_size, shuffle=True, drop_last=True),  # type: ignore[arg-type]
     }
 
 

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from respkit.data import ClassBalancedSampler, FeatureCache, Subset, patient_split
-from respkit.data.registry import get_dataset, score_function
+from respkit.data.registry import dataset_splits, score_function
 from respkit.files import features_dir
 from respkit.metrics import chance_score, per_class_recall
 from respkit.profiles import show_progress
@@ -95,10 +95,14 @@ def splits(
     present come from the dataset's registration (SPRSound ``inter``/``intra``, ICBHI ``test``).
     ``precompute`` fills the feature cache of every split now (:func:`fill_feature_cache`).
     """
-    spec = get_dataset(config.dataset)
     cache = feature_cache() if transform is not None else None
-    whole, tests = spec.splits(
-        getattr(data, config.dataset).root, config.task, duration=duration, transform=transform, cache=cache
+    whole, tests = dataset_splits(
+        config.dataset,
+        getattr(data, config.dataset).root,
+        config.task,
+        duration=duration,
+        transform=transform,
+        cache=cache,
     )
     seed = config.split_seed
     # Stratified folds need at least 1 / val_fraction patients (the 19 real ICBHI recordings have 4 in train).

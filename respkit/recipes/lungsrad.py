@@ -67,9 +67,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11; annotations here are never evaluated at run time
+    from typing_extensions import Self
 
 from respkit.mix import PatchMix
 from respkit.models import model_class
@@ -120,7 +123,7 @@ class LungSRADConfig(PatchModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.spectral_reg and not model_class(self.model).supports_spectral_reg:
+        if self.spectral_reg and not getattr(model_class(self.model), "supports_spectral_reg", False):
             raise ValueError(f"spectral_reg smooths blocks of a DASS; model {self.model!r} has none")
 
     @classmethod
@@ -257,20 +260,20 @@ class AST(PatchModelRecipe):
         pretrained: str | None = "audioset"
 
         @classmethod
-        def full(cls) -> LungSRADConfig:
+        def full(cls) -> Self:
             return cls()
 
         @classmethod
-        def quick(cls) -> LungSRADConfig:
+        def quick(cls) -> Self:
             chapter4 = PatchModelConfig.quick()  # chapter 4's quick AST, under this protocol
-            return dataclasses.replace(
+            return dataclasses.replace(  # type: ignore[return-value]  # replace keeps the class of cls
                 super().quick(), model=chapter4.model, model_kwargs=chapter4.model_kwargs, train=chapter4.train
             )
 
         @classmethod
-        def cpu(cls) -> LungSRADConfig:
+        def cpu(cls) -> Self:
             chapter4 = PatchModelConfig.cpu()
-            return dataclasses.replace(
+            return dataclasses.replace(  # type: ignore[return-value]  # replace keeps the class of cls
                 super().cpu(), model=chapter4.model, model_kwargs=chapter4.model_kwargs, train=chapter4.train
             )
 

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from respkit.augment import SpecAugment
 from respkit.data import ClassBalancedSampler
@@ -107,7 +107,7 @@ class PatchModelConfig(RecipeConfig):
     )
 
     def __post_init__(self) -> None:
-        if not model_class(self.model).accepts_mix:
+        if not getattr(model_class(self.model), "accepts_mix", False):
             raise ValueError(f"model {self.model!r} has no patch grid to mix (its class does not accept_mix)")
         if self.frames < 16:
             raise ValueError(f"duration={self.duration} s gives {self.frames} fbank frames, fewer than one patch")
@@ -223,7 +223,7 @@ class PatchMixConfig(PatchModelConfig):
 def build_model(config: PatchModelConfig, num_classes: int, pretrained: str | None = None) -> nn.Module:
     """``config.model`` with a ``num_classes`` head, for ``config``'s input, with ``pretrained`` weights."""
     kwargs = {**config.model_kwargs, **config.model_options(), "num_classes": num_classes}
-    if model_class(config.model).takes_input_size:
+    if getattr(model_class(config.model), "takes_input_size", False):
         kwargs |= {"n_mels": config.n_mels, "input_frames": config.frames}
         if config.pretrained == "audioset":  # the AudioSet positions, which the trained weights keep too
             kwargs["pos_embed_size"] = AUDIOSET_POS_EMBED_SIZE
@@ -273,10 +273,11 @@ def load_features(data: Any, config: PatchModelConfig) -> dict[str, Features]:
 
 def train_loader(ds: Features, config: PatchModelConfig) -> DataLoader:
     """``config.epoch_items`` draws per epoch (class-balanced or shuffled), in the trainer's epoch order."""
-    if config.balanced:
-        sampler = ClassBalancedSampler(ds.labels, num_samples=config.epoch_items)
-    else:
-        sampler = RandomSampler(ds, num_samples=config.epoch_items)
+    sampler: Sampler[int] = (
+        ClassBalancedSampler(ds.labels, num_samples=config.epoch_items)
+        if config.balanced
+        else RandomSampler(ds, num_samples=config.epoch_items)
+    )
     return DataLoader(ds, batch_size=config.batch_size, sampler=sampler, drop_last=True, num_workers=config.num_workers)
 
 

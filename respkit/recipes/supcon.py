@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -88,7 +88,7 @@ class BaselineConfig(RecipeConfig):
     hop_length: int = 128
     mfcc_flavour: str = "torchaudio"  # "librosa": the public code's MFCCs (see :func:`features`)
     width: int = 64  # ResNet18 channels of the first stage (64: the standard network)
-    balanced: bool = True  # class-balanced sampling (weights 1 / class count)
+    balanced: bool | float = True  # class-balanced sampling (True: weights 1 / class count; a number: the power)
     num_workers: int = 4
     train: TrainConfig = field(default_factory=lambda: _sgd(50, 1e-3))
 
@@ -108,7 +108,7 @@ class BaselineConfig(RecipeConfig):
 
     @property
     def level(self) -> str:
-        return TASKS[self.task][0]
+        return TASKS[str(self.task)][0]  # a task of TASKS (checked above)
 
     @property
     def clip_seconds(self) -> float:
@@ -128,12 +128,14 @@ class SupConConfig(BaselineConfig):
     pretrain: TrainConfig = field(default_factory=lambda: _sgd(50, 1e-3))
     finetune: TrainConfig = field(default_factory=lambda: _sgd(20, 1e-3))
     mixup_alpha: float | None = None
-    mix: str = "input"  # what MixUp blends: "input" clips or encoder "features" (LinearProbe)
+    mix: Literal["input", "features"] = "input"  # what MixUp blends: "input" clips or encoder "features" (LinearProbe)
     projection_layers: int = 2  # 2: the MLP above; 1: one Linear layer (the public code's "linear" head)
     projection_dropout: float = 0.0  # dropout on the encoder features before the projection
     loss_scale: float = 1.0  # factor on the SupCon loss (the public code: tau / 0.07)
     probe_input: str = "features"  # what the classifier reads: encoder "features" or normalised "projection"
-    probe_encoder_mode: str = "eval"  # "train": the frozen encoder's BatchNorm keeps batch statistics in stage 2
+    probe_encoder_mode: Literal["eval", "train"] = (
+        "eval"  # "train": the frozen encoder's BatchNorm keeps batch statistics in stage 2
+    )
     finetune_flip: bool = True  # stage 2 flips clips in time as stage 1 does
     eval_crop: str = "centre"  # "random": evaluation clips cut at random (the public code)
 
@@ -160,7 +162,7 @@ class MixUpConfig(SupConConfig):
     the clips, as the paper describes, feeds the frozen encoder sounds it never saw (chapter 3 measures the cost)."""
 
     mixup_alpha: float | None = 1.0
-    mix: str = "features"
+    mix: Literal["input", "features"] = "features"
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,8 @@ class WindowsConfig(MixUpConfig):
 
     @classmethod
     def quick(cls) -> WindowsConfig:  # twice the items: a record gives several windows, most of them Normal
-        return dataclasses.replace(super().quick(), max_train=2 * _QUICK_DATA["max_train"])
+        quick = super().quick()  # SupConConfig.quick builds cls: a WindowsConfig
+        return dataclasses.replace(quick, max_train=2 * _QUICK_DATA["max_train"])  # type: ignore[return-value]
 
 
 def _public_sgd(epochs: int) -> TrainConfig:
@@ -214,7 +217,7 @@ class PublicConfig(SupConConfig):
     projection_dropout: float = 0.25
     loss_scale: float = 0.1 / 0.07  # SupContrast's loss times tau / base_temperature
     probe_input: str = "projection"
-    probe_encoder_mode: str = "train"
+    probe_encoder_mode: Literal["eval", "train"] = "train"
     finetune_flip: bool = False
     eval_crop: str = "random"
     mixup_alpha: float | None = None  # its stage 2 mixes nothing
@@ -231,14 +234,14 @@ class PublicConfig(SupConConfig):
 
 
 # Quick: a quarter-width ResNet18 on 32 MFCCs at hop 256 (94 frames for 3 s), 4 s records, 1,200 items.
-_QUICK_DATA = dict(
+_QUICK_DATA: dict[str, Any] = dict(
     n_mfcc=32, hop_length=256, record_seconds=4.0, width=16, max_train=1200, max_val=600, max_test=300, num_workers=0
 )
 QUICK_EPOCHS = 6
 # A probe of 3 epochs had not settled: on simulated data its Normal recall swung from near 0 to near 1 with the seed.
 QUICK_PROBE_EPOCHS = 12
 # Chapter 6's bench: the quick input on every event, about 3 CPU-minutes a run (stage 1 sees two views: 2 fewer epochs).
-_CPU_DATA = _QUICK_DATA | dict(max_train=None, max_val=None, max_test=None)
+_CPU_DATA: dict[str, Any] = _QUICK_DATA | dict(max_train=None, max_val=None, max_test=None)
 CPU_EPOCHS = 8
 
 
@@ -319,7 +322,14 @@ class SlidingWindows(Recipe):
         predictions, windows = {}, {}
         for split, ds in {"val": records.val, **records.tests}.items():
             predictions[split], windows[split] = decide_records(
-                model, ds, transform, window=window, step=step, frames=frames, task=config.task, min_run=config.min_run
+                model,
+                ds,
+                transform,
+                window=window,
+                step=step,
+                frames=frames,
+                task=str(config.task),
+                min_run=config.min_run,
             )
         artifacts = RunArtifacts(
             records.classes,

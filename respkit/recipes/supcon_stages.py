@@ -81,7 +81,7 @@ def train_two_stage(
     frames = clip_frames(config.clip_seconds, config.hop_length)
     n_classes = len(train_set.classes)
     model = build_model(config, n_classes)
-    projector = build_projector(config, model.num_features)
+    projector = build_projector(config, model.num_features)  # type: ignore[arg-type]
     stage1 = Trainer(
         SupConObjective(model, projector, config.temperature, config.loss_scale),
         dataclasses.replace(config.pretrain, seed=seed),

@@ -242,7 +242,7 @@ def _search_settings(tune: Any, samples: int, metric: str, mode: str, algorithm:
     if algorithm == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
-        search_alg = OptunaSearch(seed=0)  # seeded: a restarted search proposes the same first configurations
+        search_alg: Any = OptunaSearch(seed=0)  # seeded: a restarted search proposes the same first configurations
     elif algorithm == "random":
         from ray.tune.search.basic_variant import BasicVariantGenerator
 

@@ -48,7 +48,7 @@ class CLARNetwork(nn.Module):
         super().__init__()
         self.features = features
         self.encoder = encoder
-        self.projector = ProjectionHead(encoder.num_features, encoder.num_features, projection_dim)
+        self.projector = ProjectionHead(encoder.num_features, encoder.num_features, projection_dim)  # type: ignore[arg-type]
         self.classifier = nn.Linear(projection_dim, num_classes)
 
     def spectrogram(self, wave: Tensor) -> Tensor:

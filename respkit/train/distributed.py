@@ -102,7 +102,7 @@ def shard_loader(loader: Any) -> Any:
         )
     return DataLoader(
         loader.dataset,
-        batch_sampler=BatchShardSampler(loader.sampler, loader.batch_size, rank(), world_size()),
+        batch_sampler=BatchShardSampler(loader.sampler, loader.batch_size, rank(), world_size()),  # type: ignore[arg-type]
         num_workers=loader.num_workers,
         collate_fn=loader.collate_fn,
         pin_memory=loader.pin_memory,

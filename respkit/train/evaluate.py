@@ -59,6 +59,6 @@ def embed(model: nn.Module, loader: Iterable) -> np.ndarray:
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = [model.forward_features(x.to(device)).float().cpu() for x, _ in loader]
+    out = [model.forward_features(x.to(device)).float().cpu() for x, _ in loader]  # type: ignore[operator]
     model.train(was_training)
     return torch.cat(out).numpy()

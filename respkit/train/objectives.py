@@ -53,7 +53,7 @@ def mixed_features(model: nn.Module, x: Tensor, mixer: PatchMix) -> tuple[Tensor
         done.append(mixer(patches))
         return done[-1].mixed
 
-    return model.forward_features(x, mix=mix), done[0]
+    return model.forward_features(x, mix=mix), done[0]  # type: ignore[operator]
 
 
 class PatchMixCL(nn.Module):
@@ -93,18 +93,18 @@ class PatchMixCL(nn.Module):
         self.model, self.augment, self.weights = model, augment, weights
         self.mixers = nn.ModuleDict(mixers)
         self.contrastive = nn.ModuleDict(
-            {name: PatchMixContrastiveLoss(dim, projector_dim or dim, temperature) for name in mixers}
+            {name: PatchMixContrastiveLoss(dim, projector_dim or dim, temperature) for name in mixers}  # type: ignore[arg-type]
         )
 
     def forward(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         x, y = batch
         if self.augment is not None:
             x = self.augment(x)
-        z = self.model.forward_features(x)  # [B, D], clean
-        loss = ce = F.cross_entropy(self.model.forward_head(z), y)
+        z = self.model.forward_features(x)  # type: ignore[operator]  # [B, D], clean
+        loss = ce = F.cross_entropy(self.model.forward_head(z), y)  # type: ignore[operator]
         logged = {"ce": ce.detach()}
         for name, mixer in self.mixers.items():
-            z_mixed, mix = mixed_features(self.model, x, mixer)  # [B, D], Patch-Mixed
+            z_mixed, mix = mixed_features(self.model, x, mixer)  # type: ignore[arg-type]  # a PatchMix; [B, D]
             cl = self.contrastive[name](z, z_mixed, mix.perm, mix.lam)
             loss = loss + self.weights[name] * cl
             logged |= {f"cl_{name}": cl.detach(), f"lam_{name}": torch.tensor(mix.lam)}
@@ -127,5 +127,5 @@ class PatchMixCE(nn.Module):
         if self.augment is not None:
             x = self.augment(x)
         z_mixed, mix = mixed_features(self.model, x, self.mixer)
-        loss = mixed_cross_entropy(self.model.forward_head(z_mixed), y, mix.perm, mix.lam)
+        loss = mixed_cross_entropy(self.model.forward_head(z_mixed), y, mix.perm, mix.lam)  # type: ignore[operator]
         return {"loss": loss, "lam": torch.tensor(mix.lam)}

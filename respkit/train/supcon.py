@@ -32,7 +32,7 @@ class SupConObjective(nn.Module):
     def forward(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         views, y = batch
         batch_size, n_views = views.shape[:2]
-        features = self.model.forward_features(views.flatten(0, 1))  # [B·V, D], item-major
+        features = self.model.forward_features(views.flatten(0, 1))  # type: ignore[operator]  # [B·V, D], item-major
         z = F.normalize(self.projector(features), dim=-1).view(batch_size, n_views, -1)  # [B, V, E]
         return {"loss": self.scale * self.loss(z, y)}
 
@@ -51,7 +51,7 @@ class ProjectionClassifier(nn.Module):
         self.head = nn.Linear(embedding_dim, n_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.projector(self.model.forward_features(x)), dim=-1)  # [B, E]
+        return F.normalize(self.projector(self.model.forward_features(x)), dim=-1)  # type: ignore[operator]  # [B, E]
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
@@ -92,7 +92,7 @@ class LinearProbe(nn.Module):
         self.model, self.mixup, self.mix, self.encoder_mode = model, mixup, mix, encoder_mode
         for parameter in model.parameters():
             parameter.requires_grad_(False)
-        for parameter in model.head.parameters():
+        for parameter in model.head.parameters():  # type: ignore[union-attr]
             parameter.requires_grad_(True)
 
     def train(self, mode: bool = True) -> LinearProbe:
@@ -105,11 +105,11 @@ class LinearProbe(nn.Module):
         x, y = batch
         mix = self.mixup(x) if self.mixup is not None and self.mix == "input" else None
         with torch.no_grad():
-            features = self.model.forward_features(mix.mixed if mix is not None else x)  # [B, D]
+            features = self.model.forward_features(mix.mixed if mix is not None else x)  # type: ignore[operator]  # [B, D]
         if self.mixup is not None and self.mix == "features":
             mix = self.mixup(features)
             features = mix.mixed
-        logits = self.model.forward_head(features)
+        logits = self.model.forward_head(features)  # type: ignore[operator]
         if mix is None:
             return {"loss": F.cross_entropy(logits, y)}
         return {"loss": mixed_cross_entropy(logits, y, mix.perm, mix.lam), "lam": mix.lam}

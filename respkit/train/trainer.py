@@ -303,7 +303,7 @@ class Trainer:
         self.scaler.update()
         if self.averaging is not None:
             self.averaging.average()
-        self.scheduler.step()
+        self.scheduler.step()  # type: ignore[union-attr]  # fit() built it before the first step
         detached = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in outputs.items()}
         return distributed.average(detached), lr  # under torchrun: the global batch's numbers
 
@@ -336,7 +336,7 @@ class Trainer:
             "epoch": epoch,
             "objective": self.objective.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "scheduler": self.scheduler.state_dict(),  # type: ignore[union-attr]  # built by fit()
             "scaler": self.scaler.state_dict(),
             "history": self.history.to_dict(),
             "best_state": self.best_state,
@@ -347,6 +347,7 @@ class Trainer:
     def _resume(self, steps_per_epoch: int) -> int:
         """Restore everything from ``last.pt``; return the first epoch still to train."""
         path = self.checkpoint_path
+        assert path is not None, "resuming needs a checkpoint_dir"  # fit() resumes only when one is set
         ckpt = load_checkpoint(path)
         if ckpt["fingerprint"] != config_fingerprint(self.config):
             now = dataclasses.asdict(self.config)
@@ -370,7 +371,7 @@ class Trainer:
             )
         self.objective.load_state_dict(ckpt["objective"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])  # type: ignore[union-attr]  # built by fit()
         self.scaler.load_state_dict(ckpt["scaler"])
         self.history = History.from_dict(ckpt["history"])
         self.best_state = ckpt["best_state"]

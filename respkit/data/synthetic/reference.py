@@ -68,9 +68,9 @@ def reference_score(root: str | Path, dataset: str, task: str | None = None) -> 
     Deterministic: the same folder gives the same score. On one CPU core for the default sizes: a second
     (ICBHI, SPRSound task 1-1) to four (SPRSound task 1-2).
     """
-    from respkit.data import get_dataset, score_function  # the loaders import this package
+    from respkit.data.registry import dataset_splits, score_function  # the loaders import this package
 
-    train, tests = get_dataset(dataset).splits(root, task, sample_rate=SAMPLE_RATE, duration=None)
+    train, tests = dataset_splits(dataset, root, task, sample_rate=SAMPLE_RATE, duration=None)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, class_weight="balanced", max_iter=3000))
     model.fit(reference_features(train), train.labels)
     truth = np.concatenate([test.labels for test in tests.values()])
