@@ -1,0 +1,149 @@
+"""Chapter 1's helpers (respkit.report.data): each sentence says what the data in front of it holds."""
+
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from respkit.report import data as ch1  # noqa: E402
+from respkit.train import History, TrainConfig  # noqa: E402
+
+
+def test_words_follow_the_numbers():
+    assert ch1.count(1, "patient") == "1 patient" and ch1.count(1200, "child", "children") == "1,200 children"
+    assert [ch1.share_word(x) for x in (1.0, 0.78, 0.53, 0.2, 0.05, 0.0)] == [
+        "all", "most", "about half", "a minority", "a few", "none"]
+    # The sentence the issue caught: "vary a lot" beside 1.41-2.58 s.
+    assert ch1.spread_word(1.41, 2.58) == "vary"
+    assert ch1.spread_word(0.61, 6.41) == "vary a lot"
+    assert ch1.spread_word(2.0, 2.2) == "vary little"
+
+
+def test_typical_item_is_nearest_the_upper_quartile_of_its_class():
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    durations = np.array([1.0, 2.0, 3.0, 4.0, 0.5, 5.0])
+    chosen = ch1.typical_items(labels, durations, ["a", "b", "absent"])
+    assert chosen == {"a": 2, "b": 5}  # 75th percentiles 3.25 and 3.875; a class without items is left out
+
+
+def test_split_file_note_says_what_the_loader_found(tmp_path):
+    (tmp_path / "ICBHI_challenge_train_test.txt").write_text("101_1b1_Al_sc_Meditron\ttrain\r\n"
+                                                            "226_1b1_Pl_sc_Meditron\ttest\r\n")
+    orphans = ch1.orphan_split_lines(tmp_path, ["101_1b1_Al_sc_Meditron"])
+    assert orphans == ["226_1b1_Pl_sc_Meditron"]
+    found = ch1.split_file_note(orphans, 2, 1)
+    assert "names a recording that does not exist" in found and "2 lines for 1 recording" in found
+    clean = ch1.split_file_note([], 48, 48)
+    assert "matches the recordings here" in clean and "no warning" in clean
+
+
+def test_straddle_and_balance_notes():
+    assert "2 patients (156, 218) have" in ch1.straddle_note([156, 218])
+    assert "1 patient (101) has" in ch1.straddle_note([101])
+    assert "No patient here" in ch1.straddle_note([])
+    note = ch1.class_balance_note(np.array([0] * 53 + [1] * 30 + [2] * 10 + [3] * 7), ["normal", "c", "w", "both"])
+    assert note.startswith("**The classes are imbalanced.** About half of the cycles (53%)") and "*both*" in note
+
+
+def test_durations_note_never_says_zero_percent():
+    assert "none is longer than 8 s" in ch1.durations_note(np.linspace(1.4, 2.6, 100))
+    assert "longer than 8 s" in ch1.durations_note(np.r_[np.linspace(0.5, 7, 99), 9.0])
+    assert ch1.durations_note(np.linspace(1.4, 2.6, 100)).startswith("Cycle lengths vary:")
+
+
+def test_test_sets_note_for_each_build():
+    assert "partly present (inter_test 24 of 355" in ch1.test_sets_note({"inter_test": 24, "intra_test": 24}, False)
+    assert "complete" in ch1.test_sets_note({"inter_test": 355, "intra_test": 379}, False)
+    assert "simulator's own, 40 records (inter_test)" in ch1.test_sets_note({"inter_test": 40, "intra_test": 40}, True)
+
+
+def test_shown_and_heard_notes_name_the_source():
+    data = SimpleNamespace(sprsound=SimpleNamespace(simulated=False), icbhi=SimpleNamespace(simulated=True))
+    assert ch1.shown_note(data) == ("The SPRSound events below are real recordings; the ICBHI cycles after them "
+                                    "are the simulator's stand-ins, written in the official layout.")
+    assert ch1.heard_note(data).startswith("Real crackles (the SPRSound examples above)")
+    data.sprsound.simulated = True
+    assert ch1.shown_note(data).startswith("The SPRSound events and the ICBHI cycles below are the simulator's")
+    assert ch1.heard_note(data).startswith("These examples are simulated too")
+
+
+def test_icbhi_guard_says_why_in_each_build():
+    assert ch1.icbhi_guard_note(60, 20, False, 920, 0, 6898) is None
+    real = ch1.icbhi_guard_note(3, 20, False, 920, 901, 6898)
+    assert "present for 19 of 920 recordings here, which leaves 3 training patients, fewer than 20" in real
+    simulated = ch1.icbhi_guard_note(13, 20, True, 48, 0, 263)
+    assert "small by design (48 recordings, 263 cycles" in simulated and "13 training patients remain" in simulated
+    assert "audio is present" not in simulated
+
+
+def _config(epochs=6, batch=32, max_train=1000, cap=None):
+    return SimpleNamespace(max_train=max_train, batch_size=batch, val_fraction=0.2, split_seed=0,
+                           train=TrainConfig(epochs=epochs, max_steps_per_epoch=cap))
+
+
+def test_steps_from_the_config_and_from_the_run():
+    # The quick baseline: 1,000 events in full batches of 32, six epochs (the loader drops the last batch).
+    assert ch1.planned_steps(_config(), 5319) == 6 * 31
+    assert ch1.planned_steps(_config(), 980) == 6 * 30
+    assert ch1.planned_steps(_config(epochs=8, batch=16, max_train=300, cap=10), 137) == 8 * 8
+    history = History(step_loss=[1.0] * 186, train=[{"loss": 1.0}] * 6,
+                      eval=[{"score": s} for s in (0.3, 0.2, 0.5, 0.45, 0.6, 0.65)])
+    assert ch1.steps_taken(history) == ch1.planned_steps(_config(), 5319)
+    assert ch1.largest_jump([history]) == pytest.approx(0.3)
+
+
+def test_curves_note_counts_what_the_run_saw():
+    history = History(step_loss=[1.0] * 186, train=[{"loss": 1.0}] * 6,
+                      eval=[{"score": s} for s in (0.3, 0.2, 0.5, 0.45, 0.6, 0.65)])
+    results = {"profile": "quick"}
+    labels = np.array([0] * 50 + [1] * 3 + [2] * 10)
+    note = ch1.curves_note(results, [history, history], _config(), labels, ["Normal", "Stridor", "Wheeze"],
+                           np.array([0, 0, 2]))
+    assert "186 optimiser steps (6 epochs of 31 class-balanced batches of 32)" in note
+    assert "up to 0.30" in note and "Stridor, has 3 events" in note and "with no Stridor among them" in note
+    assert "The 2 seeds ended between 0.650 and 0.650" in note
+
+
+def test_bar_note_flags_a_degenerate_run_and_names_both_bars():
+    summary = {k: {"mean": v, "std": 0.01, "n": 3} for k, v in
+               {"score": 0.24, "se": 0.0, "sp": 1.0, "floor": 0.25, "chance": 0.39}.items()}
+    results = {"profile": "quick", "seeds": [0, 1, 2], "summary": summary,
+               "metrics_per_seed": [{"score": 0.24, "floor": 0.25, "se": 0.0, "sp": 1.0}]}
+    note = ch1.bar_note(results, 500, simulated=True)
+    assert "simulated SPRSound, 500 events" in note and "0.250 for always answering Normal" in note
+    assert "0.390 for the best guess" in note and "**Flagged: never predicts abnormal.**" in note
+
+
+def test_all_normal_table_and_accuracy_note():
+    labels = np.array([0, 0, 0, 1])
+    table = ch1.all_normal_table({"toy": (labels, lambda y, p: {"sp": 1.0, "se": 0.0, "score": 0.5})})
+    assert table.splitlines()[-1] == "| toy | 0.750 | 1.000 | 0.000 | 0.500 |"
+    assert "right on 75% of the toy items" in ch1.accuracy_note({"toy items": labels})
+
+
+def test_protocol_note_reads_the_configs():
+    quick, full = _config(), _config(epochs=30, batch=64, max_train=None)
+    assert "6 epochs on 1,000 of the 5,319 training events" in ch1.protocol_note("quick", quick, full, 5319)
+    assert "6 epochs on every training event" in ch1.protocol_note("quick", quick, full, 980)
+    assert "trains for 30 epochs" in ch1.protocol_note("quick", quick, full, 980)
+
+
+def test_figures_fit_the_column():
+    rate = 8000
+    waves = {name: np.random.default_rng(0).normal(size=rate) for name in "abcdefg"}
+    fig = ch1.plot_items(waves, rate)
+    width, height = fig.get_size_inches()
+    assert width <= 7 and len([ax for ax in fig.axes if ax.get_visible() and ax.axison]) == 7
+    assert max(len(row) for row in [fig.axes[i:i + 2] for i in range(0, 8, 2)]) == 2
+
+
+def test_rare_classes_note_warns_only_when_children_are_few():
+    labels = np.array([0] * 40 + [1] * 4 + [2] * 6)
+    few = ch1.rare_classes_note(labels, np.array(list(range(40)) + [1, 1, 2, 2] + list(range(6))), ["N", "S", "W"])
+    assert "largest class is 10 times the smallest" in few and "S: 4 events from 2 children" in few
+    assert "With S from 2 children, a model can learn" in few
+    many = ch1.rare_classes_note(labels, np.arange(50), ["N", "S", "W"], few_children=3)
+    assert "can learn" not in many
