@@ -1,7 +1,7 @@
 """Looking inside models: feature-map hooks and the Fourier analysis of feature maps.
 
-Lung-SRAD's argument is spectral: the CLS-token self-attention of AST behaves as a low-pass filter on
-its intermediate feature maps, while a state-space model (DASS) keeps more mid-to-high *spatial*
+Lung-SRAD's argument is spectral: the self-attention of AST, which averages over all tokens, behaves as a
+low-pass filter on the feature maps of all its patch tokens, while a state-space model (DASS) keeps more mid-to-high *spatial*
 frequencies (over the patch grid, not audio frequencies). The measurement is Park & Kim's
 relative log amplitude ("How Do Vision Transformers Work?", ICLR 2022): for a feature map
 ``X [B, C, H, W]``

@@ -21,7 +21,7 @@ from respkit.experiments import load_results, run_experiment, run_experiments
 from respkit.profiles import seed_processes
 from respkit.recipes import get_recipe, list_recipes, register_recipe
 from respkit.recipes.base import Recipe, RecipeConfig
-from respkit.report import chance_level, degenerate, difference, margins, results_table
+from respkit.report import chance_level, degenerate, margins, results_table
 from respkit.train import Supervised, TrainConfig, Trainer
 
 PROVENANCE_KEYS = {
@@ -257,13 +257,6 @@ def test_chance_level_prefers_chance_and_falls_back_to_the_floor():
     assert chance_level(summary) == 0.5
     assert chance_level(summary, "test_") == 0.5  # a file written before chance was recorded: the floor
     assert chance_level({"score": {"mean": 0.7}}) is None
-
-
-def test_difference_is_judged_against_both_spreads():
-    a, b = {"mean": 0.74, "std": 0.03, "n": 3}, {"mean": 0.70, "std": 0.04, "n": 3}
-    assert difference(a, b) == "+4.0 points, within the seeds' spread (5.0)"  # hypot(3, 4) = 5
-    assert difference({**a, "mean": 0.76}, b) == "+6.0 points, beyond the seeds' spread (5.0)"
-    assert difference({"mean": 0.6, "std": 0.0, "n": 1}, b) == "-10.0 points (one seed: no spread to judge it by)"
 
 
 def test_margins_are_over_the_floor_and_over_chance_on_the_headline_split():

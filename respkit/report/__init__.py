@@ -61,19 +61,6 @@ def chance_level(summary: Mapping[str, Any], prefix: str = "") -> float | None:
     return None if bar is None else bar["mean"]
 
 
-def difference(a: Mapping[str, float], b: Mapping[str, float]) -> str:
-    """``a − b`` in score points, judged against the seeds' spread (the two standard deviations combined).
-
-    ``a`` and ``b`` are summary entries (``mean``, ``std``, ``n``) of scores in [0, 1]. A row of one seed
-    has no spread of its own, so its difference is given without a verdict.
-    """
-    diff, spread = 100 * (a["mean"] - b["mean"]), 100 * float(np.hypot(a["std"], b["std"]))
-    if min(a["n"], b["n"]) == 1:
-        return f"{diff:+.1f} points (one seed: no spread to judge it by)"
-    verdict = "within" if abs(diff) <= spread else "beyond"
-    return f"{diff:+.1f} points, {verdict} the seeds' spread ({spread:.1f})"
-
-
 def untrained_note(
     results: Mapping[str, Mapping[str, Any]],
     final_loss: Mapping[str, float],
