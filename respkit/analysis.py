@@ -1,8 +1,8 @@
 """Looking inside models: feature-map hooks and the Fourier analysis of feature maps.
 
 Lung-SRAD's argument is spectral: the self-attention of AST, which averages over all tokens, behaves as a
-low-pass filter on the feature maps of all its patch tokens, while a state-space model (DASS) keeps more mid-to-high *spatial*
-frequencies (over the patch grid, not audio frequencies). The measurement is Park & Kim's
+low-pass filter on the feature maps of all its patch tokens, while a state-space model (DASS) keeps more
+mid-to-high *spatial* frequencies (over the patch grid, not audio frequencies). The measurement is Park & Kim's
 relative log amplitude ("How Do Vision Transformers Work?", ICLR 2022): for a feature map
 ``X [B, C, H, W]``
 
