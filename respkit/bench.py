@@ -42,7 +42,12 @@ METHODS: tuple[Method, ...] = (
     Method("ResNet18 + CE", "supcon.resnet", 3, "SPRSound 1-2, 2023 test set: 57.6 (Hu et al., Table III)"),
     Method("SupCon", "supcon.supcon", 3, "SPRSound 1-2, 2023 test set: 61.7 (Hu et al., Table III)"),
     Method("SupCon + MixUp", "supcon.mixup", 3, "SPRSound 1-2, 2023 test set: 62.5 (63.2 as submitted)"),
-    Method("CLAR (joint)", "clar.joint", 2, "no respiratory results (speech: Speech Commands; music: NSynth; environmental sounds: ESC-10 and ESC-50)"),
+    Method(
+        "CLAR (joint)",
+        "clar.joint",
+        2,
+        "no respiratory results (speech: Speech Commands; music: NSynth; environmental sounds: ESC-10 and ESC-50)",
+    ),
     Method(
         "AST fine-tune", "patchmix.finetune", 4, "ICBHI 4-class: 59.55 (AudioSet-pretrained AST-base, 8 s at 16 kHz)"
     ),

@@ -14,10 +14,13 @@ def _meta(*annotations, length=2000):
 
 
 def _run(recipe, scores, *, sp=0.5, se=0.5):
-    return {"recipe": recipe, "metrics_per_seed": [{"score": s, "sp": sp, "se": se, "pred_classes": 2,
-                                                    "floor": 0.25, "chance": 0.5} for s in scores],
-            "summary": {"score": {"mean": float(np.mean(scores)), "std": float(np.std(scores)),
-                                  "n": len(scores)}}}
+    return {
+        "recipe": recipe,
+        "metrics_per_seed": [
+            {"score": s, "sp": sp, "se": se, "pred_classes": 2, "floor": 0.25, "chance": 0.5} for s in scores
+        ],
+        "summary": {"score": {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "n": len(scores)}},
+    }
 
 
 def test_counts_and_the_ratio_of_normal_to_abnormal():
@@ -41,8 +44,10 @@ def test_the_mel_bins_above_the_source_nyquist_are_the_ones_whose_filters_start_
 
 
 def test_pick_events_prefers_a_long_event_and_falls_back_to_the_longest():
-    meta = [SimpleNamespace(annotation=a, start_ms=0, end_ms=n) for a, n in
-            [("Normal", 500), ("Normal", 1800), ("Wheeze", 900), ("Fine Crackle", 300), ("Fine Crackle", 700)]]
+    meta = [
+        SimpleNamespace(annotation=a, start_ms=0, end_ms=n)
+        for a, n in [("Normal", 500), ("Normal", 1800), ("Wheeze", 900), ("Fine Crackle", 300), ("Fine Crackle", 700)]
+    ]
     chosen = chapter.pick_events(SimpleNamespace(meta=meta))
     assert chosen == {"normal": 1, "adventitious": 4}  # crackles come first; none is 1.5 s, so the longest
 
@@ -57,13 +62,18 @@ def test_flags_rankings_and_gaps_leave_degenerate_runs_out():
     assert chapter.ranking_text(runs) == "joint (79.0) > supervised (71.0)"
     row = {"point": 0.08, "low": 0.02, "high": 0.15, "level": 0.95, "within_noise": False, "patients": 12}
     calls = []
-    lines = chapter.gap_lines([("joint − supervised", better, good), ("joint − pre-train", better, bad)],
-                              compare_fn=lambda a, b: calls.append((a, b)) or row)
+    lines = chapter.gap_lines(
+        [("joint − supervised", better, good), ("joint − pre-train", better, bad)],
+        compare_fn=lambda a, b: calls.append((a, b)) or row,
+    )
     assert calls == [(better, good)]  # the flagged pair is never compared
-    assert lines[0] == ("- **joint − supervised**: +8.0 points (95 % interval +2.0 to +15.0, paired over 12 "
-                        "patients); the interval excludes 0: ahead on these patients.")
-    assert lines[1] == ("- **joint − pre-train**: not compared: clar.pretrain_finetune is flagged "
-                        "(never predicts normal).")
+    assert lines[0] == (
+        "- **joint − supervised**: +8.0 points (95 % interval +2.0 to +15.0, paired over 12 "
+        "patients); the interval excludes 0: ahead on these patients."
+    )
+    assert lines[1] == (
+        "- **joint − pre-train**: not compared: clar.pretrain_finetune is flagged (never predicts normal)."
+    )
 
 
 def test_loop_text_reads_the_first_and_last_steps_against_a_blind_guess():
@@ -85,8 +95,9 @@ def test_domain_text_states_both_ratios_and_names_the_simulator():
 
 
 def test_profile_text_counts_the_steps_of_a_stage_from_the_config():
-    config = SimpleNamespace(batch_size=32, model="cnn_small", duration=2.0, sample_rate=8000,
-                             train=SimpleNamespace(epochs=6))
+    config = SimpleNamespace(
+        batch_size=32, model="cnn_small", duration=2.0, sample_rate=8000, train=SimpleNamespace(epochs=6)
+    )
     text = chapter.profile_text(config, "quick", 480, simulated=False)
     assert "runs a `cnn_small` encoder for 90 steps (6 epochs of 15) on 480 events of 2 s at 8 kHz" in text
     assert "simulator" not in text and "simulator" in chapter.profile_text(config, "quick", 480, simulated=True)
@@ -95,4 +106,5 @@ def test_profile_text_counts_the_steps_of_a_stage_from_the_config():
 def test_optimiser_text_names_the_settings_of_a_stage():
     train = SimpleNamespace(epochs=100, optimizer="adamw", lr=1e-3, weight_decay=1e-4, warmup_epochs=5)
     assert chapter.optimiser_text("fine-tuning", train) == (
-        "fine-tuning: 100 epochs, adamw at learning rate 0.001 (weight decay 0.0001, 5 warm-up epochs)")
+        "fine-tuning: 100 epochs, adamw at learning rate 0.001 (weight decay 0.0001, 5 warm-up epochs)"
+    )

@@ -15,7 +15,13 @@ from respkit.train import History, TrainConfig  # noqa: E402
 def test_words_follow_the_numbers():
     assert ch1.count(1, "patient") == "1 patient" and ch1.count(1200, "child", "children") == "1,200 children"
     assert [ch1.share_word(x) for x in (1.0, 0.78, 0.53, 0.2, 0.05, 0.0)] == [
-        "all", "most", "about half", "a minority", "a few", "none"]
+        "all",
+        "most",
+        "about half",
+        "a minority",
+        "a few",
+        "none",
+    ]
     # The sentence the issue caught: "vary a lot" beside 1.41-2.58 s.
     assert ch1.spread_word(1.41, 2.58) == "vary"
     assert ch1.spread_word(0.61, 6.41) == "vary a lot"
@@ -30,8 +36,9 @@ def test_typical_item_is_nearest_the_upper_quartile_of_its_class():
 
 
 def test_split_file_note_says_what_the_loader_found(tmp_path):
-    (tmp_path / "ICBHI_challenge_train_test.txt").write_text("101_1b1_Al_sc_Meditron\ttrain\r\n"
-                                                            "226_1b1_Pl_sc_Meditron\ttest\r\n")
+    (tmp_path / "ICBHI_challenge_train_test.txt").write_text(
+        "101_1b1_Al_sc_Meditron\ttrain\r\n226_1b1_Pl_sc_Meditron\ttest\r\n"
+    )
     orphans = ch1.orphan_split_lines(tmp_path, ["101_1b1_Al_sc_Meditron"])
     assert orphans == ["226_1b1_Pl_sc_Meditron"]
     found = ch1.split_file_note(orphans, 2, 1)
@@ -62,8 +69,10 @@ def test_test_sets_note_for_each_build():
 
 def test_shown_and_heard_notes_name_the_source():
     data = SimpleNamespace(sprsound=SimpleNamespace(simulated=False), icbhi=SimpleNamespace(simulated=True))
-    assert ch1.shown_note(data) == ("The SPRSound events below are real recordings; the ICBHI cycles after them "
-                                    "are the simulator's stand-ins, written in the official layout.")
+    assert ch1.shown_note(data) == (
+        "The SPRSound events below are real recordings; the ICBHI cycles after them "
+        "are the simulator's stand-ins, written in the official layout."
+    )
     assert ch1.heard_note(data).startswith("Real crackles (the SPRSound examples above)")
     data.sprsound.simulated = True
     assert ch1.shown_note(data).startswith("The SPRSound events and the ICBHI cycles below are the simulator's")
@@ -80,8 +89,13 @@ def test_icbhi_guard_says_why_in_each_build():
 
 
 def _config(epochs=6, batch=32, max_train=1000, cap=None):
-    return SimpleNamespace(max_train=max_train, batch_size=batch, val_fraction=0.2, split_seed=0,
-                           train=TrainConfig(epochs=epochs, max_steps_per_epoch=cap))
+    return SimpleNamespace(
+        max_train=max_train,
+        batch_size=batch,
+        val_fraction=0.2,
+        split_seed=0,
+        train=TrainConfig(epochs=epochs, max_steps_per_epoch=cap),
+    )
 
 
 def test_steps_from_the_config_and_from_the_run():
@@ -89,29 +103,38 @@ def test_steps_from_the_config_and_from_the_run():
     assert ch1.planned_steps(_config(), 5319) == 6 * 31
     assert ch1.planned_steps(_config(), 980) == 6 * 30
     assert ch1.planned_steps(_config(epochs=8, batch=16, max_train=300, cap=10), 137) == 8 * 8
-    history = History(step_loss=[1.0] * 186, train=[{"loss": 1.0}] * 6,
-                      eval=[{"score": s} for s in (0.3, 0.2, 0.5, 0.45, 0.6, 0.65)])
+    history = History(
+        step_loss=[1.0] * 186, train=[{"loss": 1.0}] * 6, eval=[{"score": s} for s in (0.3, 0.2, 0.5, 0.45, 0.6, 0.65)]
+    )
     assert ch1.steps_taken(history) == ch1.planned_steps(_config(), 5319)
     assert ch1.largest_jump([history]) == pytest.approx(0.3)
 
 
 def test_curves_note_counts_what_the_run_saw():
-    history = History(step_loss=[1.0] * 186, train=[{"loss": 1.0}] * 6,
-                      eval=[{"score": s} for s in (0.3, 0.2, 0.5, 0.45, 0.6, 0.65)])
+    history = History(
+        step_loss=[1.0] * 186, train=[{"loss": 1.0}] * 6, eval=[{"score": s} for s in (0.3, 0.2, 0.5, 0.45, 0.6, 0.65)]
+    )
     results = {"profile": "quick"}
     labels = np.array([0] * 50 + [1] * 3 + [2] * 10)
-    note = ch1.curves_note(results, [history, history], _config(), labels, ["Normal", "Stridor", "Wheeze"],
-                           np.array([0, 0, 2]))
+    note = ch1.curves_note(
+        results, [history, history], _config(), labels, ["Normal", "Stridor", "Wheeze"], np.array([0, 0, 2])
+    )
     assert "186 optimiser steps (6 epochs of 31 class-balanced batches of 32)" in note
     assert "up to 0.30" in note and "Stridor, has 3 events" in note and "with no Stridor among them" in note
     assert "The 2 seeds ended between 0.650 and 0.650" in note
 
 
 def test_bar_note_flags_a_degenerate_run_and_names_both_bars():
-    summary = {k: {"mean": v, "std": 0.01, "n": 3} for k, v in
-               {"score": 0.24, "se": 0.0, "sp": 1.0, "floor": 0.25, "chance": 0.39}.items()}
-    results = {"profile": "quick", "seeds": [0, 1, 2], "summary": summary,
-               "metrics_per_seed": [{"score": 0.24, "floor": 0.25, "se": 0.0, "sp": 1.0}]}
+    summary = {
+        k: {"mean": v, "std": 0.01, "n": 3}
+        for k, v in {"score": 0.24, "se": 0.0, "sp": 1.0, "floor": 0.25, "chance": 0.39}.items()
+    }
+    results = {
+        "profile": "quick",
+        "seeds": [0, 1, 2],
+        "summary": summary,
+        "metrics_per_seed": [{"score": 0.24, "floor": 0.25, "se": 0.0, "sp": 1.0}],
+    }
     note = ch1.bar_note(results, 500, simulated=True)
     assert "simulated SPRSound, 500 events" in note and "0.250 for always answering Normal" in note
     assert "0.390 for the best guess" in note and "**Flagged: never predicts abnormal.**" in note
@@ -137,7 +160,7 @@ def test_figures_fit_the_column():
     fig = ch1.plot_items(waves, rate)
     width, height = fig.get_size_inches()
     assert width <= 7 and len([ax for ax in fig.axes if ax.get_visible() and ax.axison]) == 7
-    assert max(len(row) for row in [fig.axes[i:i + 2] for i in range(0, 8, 2)]) == 2
+    assert max(len(row) for row in [fig.axes[i : i + 2] for i in range(0, 8, 2)]) == 2
 
 
 def test_rare_classes_note_warns_only_when_children_are_few():

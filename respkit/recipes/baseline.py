@@ -147,12 +147,12 @@ class SPRSoundBaseline(Recipe):
                 f"held-out score {held_out['score']:.3f}"
             )
         loaders = {"val": val_loader} | {name: common.eval_loader(ds, config) for name, ds in data_splits.tests.items()}
-        held_out = {"val": data_splits.val, **data_splits.tests}
+        scored = {"val": data_splits.val, **data_splits.tests}
         artifacts = RunArtifacts(
             data_splits.classes,
             {"train": history},
             common.predict_splits(model, loaders, trainer.device),
-            groups={split: np.asarray(ds.groups) for split, ds in held_out.items()},  # for a patient bootstrap
+            groups={split: np.asarray(ds.groups) for split, ds in scored.items()},  # for a patient bootstrap
         )
         return common.finish(workdir, config, artifacts, model)
 

@@ -31,6 +31,7 @@ CHAPTER_PAIRS: tuple[tuple[str, str], ...] = (
     ("lungsrad.full", "lungsrad.finetune"),
 )
 
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = [header, ["---"] * len(header), *rows]
     return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)

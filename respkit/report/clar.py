@@ -158,7 +158,7 @@ def pick_events(
     for name, kind in kinds.items():
         candidates = [i for i, m in enumerate(dataset.meta) if m.annotation == kind]
         long_enough = [i for i in candidates if lengths[i] >= min_ms]
-        chosen[name] = long_enough[0] if long_enough else max(candidates, key=lengths.get)
+        chosen[name] = long_enough[0] if long_enough else max(candidates, key=lambda i: lengths[i])
     return chosen
 
 
@@ -174,9 +174,9 @@ def profile_line(config: Any, profile: str) -> str:
 
 def _first_last(values: Sequence[float], k: int = 10) -> tuple[float, float]:
     """Mean of the first and of the last ``k`` values (all of them when fewer)."""
-    values = np.asarray(values, dtype=float)
-    k = max(1, min(k, len(values) // 2))
-    return float(values[:k].mean()), float(values[-k:].mean())
+    array = np.asarray(values, dtype=float)
+    k = max(1, min(k, len(array) // 2))
+    return float(array[:k].mean()), float(array[-k:].mean())
 
 
 def loop_text(losses: Mapping[str, Sequence[float]], batch_size: int, n_classes: int) -> str:
@@ -211,8 +211,11 @@ def domain_text(release: Any, events: Any, simulated: bool) -> str:
         if simulated
         else "the release's training set"
     )
-    annotations = ("The simulator's labels are exact; real annotations are ones that experts disagree on."
-                   if simulated else "Its annotations are ones that experts disagree on.")
+    annotations = (
+        "The simulator's labels are exact; real annotations are ones that experts disagree on."
+        if simulated
+        else "Its annotations are ones that experts disagree on."
+    )
     return (
         f"* **Domain.** CLAR's datasets have many balanced classes and clean labels. Task 1-1 has two "
         f"classes, with {normal_per_abnormal(whole):.1f} normal events for every adventitious one in "
@@ -277,5 +280,7 @@ def profile_text(config: Any, profile: str, n_train: int, simulated: bool) -> st
 
 def optimiser_text(name: str, train: Any) -> str:
     """One line for a stage's optimisation (a :class:`~respkit.train.TrainConfig`): epochs, optimiser, rates."""
-    return (f"{name}: {train.epochs} epochs, {train.optimizer} at learning rate {train.lr:g} "
-            f"(weight decay {train.weight_decay:g}, {train.warmup_epochs:g} warm-up epochs)")
+    return (
+        f"{name}: {train.epochs} epochs, {train.optimizer} at learning rate {train.lr:g} "
+        f"(weight decay {train.weight_decay:g}, {train.warmup_epochs:g} warm-up epochs)"
+    )

@@ -173,9 +173,11 @@ def class_balance_note(labels: np.ndarray, classes: Sequence[str]) -> str:
     """Point 3 of the ICBHI pitfalls: how large the normal class is and which class is rarest, computed."""
     counts = np.bincount(labels, minlength=len(classes))
     normal, rarest = counts[0] / counts.sum(), int(np.argmin(counts))
-    return (f"**The classes are imbalanced.** {share_word(normal).capitalize()} of the cycles "
-            f"({normal:.0%}) are normal, and *{classes[rarest]}* is the rarest class "
-            f"({counts[rarest] / counts.sum():.0%}).")
+    return (
+        f"**The classes are imbalanced.** {share_word(normal).capitalize()} of the cycles "
+        f"({normal:.0%}) are normal, and *{classes[rarest]}* is the rarest class "
+        f"({counts[rarest] / counts.sum():.0%})."
+    )
 
 
 def device_note(devices: Counter, rates: Mapping[str, int]) -> str:
@@ -197,27 +199,35 @@ def durations_note(durations: np.ndarray, limit_s: float = 8.0) -> str:
     """The spread of cycle lengths in words, and the share that a ``limit_s`` input cuts."""
     low, high = np.percentile(durations, [1, 99])
     cut = np.mean(durations > limit_s)
-    longer = (f"{cut:.1%} of the cycles are longer than {limit_s:g} s" if cut
-              else f"none is longer than {limit_s:g} s")
-    return (f"Cycle lengths {spread_word(low, high)}: from {low:.2f} s to {high:.2f} s between the 1st and "
-            f"the 99th percentile, a factor of {high / low:.1f}, and {longer}.")
+    longer = f"{cut:.1%} of the cycles are longer than {limit_s:g} s" if cut else f"none is longer than {limit_s:g} s"
+    return (
+        f"Cycle lengths {spread_word(low, high)}: from {low:.2f} s to {high:.2f} s between the 1st and "
+        f"the 99th percentile, a factor of {high / low:.1f}, and {longer}."
+    )
 
 
-def rare_classes_note(labels: np.ndarray, groups: np.ndarray, classes: Sequence[str], k: int = 3,
-                      few_children: int = 5) -> str:
+def rare_classes_note(
+    labels: np.ndarray, groups: np.ndarray, classes: Sequence[str], k: int = 3, few_children: int = 5
+) -> str:
     """The ``k`` rarest event classes, each with its count and the children it comes from; a warning when
     the rarest comes from ``few_children`` or fewer."""
     counts = np.bincount(labels, minlength=len(classes))
     rarest = np.argsort(counts)[:k]
-    parts = [f"{classes[c]}: {counts[c]} events from {count(len(set(groups[labels == c])), 'child', 'children')}"
-             for c in rarest]
+    parts = [
+        f"{classes[c]}: {counts[c]} events from {count(len(set(groups[labels == c])), 'child', 'children')}"
+        for c in rarest
+    ]
     ratio = counts.max() / max(counts.min(), 1)
-    text = (f"The event classes are imbalanced (note the log scale): the largest class is {ratio:.0f} times "
-            f"the smallest. The rarest, with the children they come from: {'; '.join(parts)}.")
+    text = (
+        f"The event classes are imbalanced (note the log scale): the largest class is {ratio:.0f} times "
+        f"the smallest. The rarest, with the children they come from: {'; '.join(parts)}."
+    )
     children = len(set(groups[labels == rarest[0]]))
     if children <= few_children:
-        text += (f" With {classes[rarest[0]]} from {count(children, 'child', 'children')}, a model can learn "
-                 "those children's chests rather than the sound.")
+        text += (
+            f" With {classes[rarest[0]]} from {count(children, 'child', 'children')}, a model can learn "
+            "those children's chests rather than the sound."
+        )
     return text
 
 
@@ -228,22 +238,28 @@ def test_sets_note(sizes: Mapping[str, int], simulated: bool) -> str:
     """
     if simulated:
         held = " and ".join(f"{count(n, 'record')} ({name})" for name, n in sizes.items())
-        return (f"Here the test sets are the simulator's own, {held}: the scores on them show that the code "
-                "paths run. The baselines below are read on patients held out of the training set, as on the "
-                "real data.")
+        return (
+            f"Here the test sets are the simulator's own, {held}: the scores on them show that the code "
+            "paths run. The baselines below are read on patients held out of the training set, as on the "
+            "real data."
+        )
     held = ", ".join(f"{name} {sizes.get(name, 0)} of {n} records" for name, n in OFFICIAL_TEST_RECORDS.items())
     if all(sizes.get(name, 0) >= n for name, n in OFFICIAL_TEST_RECORDS.items()):
-        return (f"Here the official test sets are complete ({held}), and the baselines are scored on them "
-                "too. They are also read on patients held out of the training set, the split that later "
-                "chapters use to choose settings without looking at a test score.")
-    return (f"Here the official test sets are only partly present ({held}). The honest substitute is to hold "
-            "out patients of the training set, and that is what the baselines below are read on; the "
-            "partial test sets are scored too, as a check that the code runs.")
+        return (
+            f"Here the official test sets are complete ({held}), and the baselines are scored on them "
+            "too. They are also read on patients held out of the training set, the split that later "
+            "chapters use to choose settings without looking at a test score."
+        )
+    return (
+        f"Here the official test sets are only partly present ({held}). The honest substitute is to hold "
+        "out patients of the training set, and that is what the baselines below are read on; the "
+        "partial test sets are scored too, as a check that the code runs."
+    )
 
 
 def short_events_note(durations: np.ndarray, length_s: float) -> str:
     """How many events are shorter than the input length, so padded with silence."""
-    shorter = np.mean(durations < length_s)
+    shorter = float(np.mean(durations < length_s))
     return (
         f"{share_word(shorter).capitalize()} of the events ({shorter:.0%}) are shorter than {length_s:g} s, "
         "and such an event sits in the middle of its input with silence (the dB floor) on both sides, "
@@ -362,7 +378,7 @@ def plot_baseline(history: Any, cm: Any, seed: int) -> plt.Figure:
     from respkit.plot import plot_confusion, plot_history
 
     fig = plt.figure(figsize=(WIDTH, 7), constrained_layout=True)
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.5])
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.5])  # type: ignore[misc]  # an array of two
     loss_ax, metric_ax = top.subplots(1, 2)
     plot_history(history, [loss_ax, metric_ax], metrics=("score", "se", "sp"), steps=True)
     loss_ax.set(ylabel="cross-entropy", title="training loss")
@@ -386,8 +402,14 @@ def bar_note(results: Mapping[str, Any], n_items: int, simulated: bool) -> str:
     return text + (f" **Flagged: {flag}.**" if flag else "")
 
 
-def curves_note(results: Mapping[str, Any], histories: Sequence[Any], config: Any, train_labels: np.ndarray,
-                classes: Sequence[str], held_out_labels: np.ndarray) -> str:
+def curves_note(
+    results: Mapping[str, Any],
+    histories: Sequence[Any],
+    config: Any,
+    train_labels: np.ndarray,
+    classes: Sequence[str],
+    held_out_labels: np.ndarray,
+) -> str:
     """Why one number of this run is a coarse bar: steps taken, epoch-to-epoch jumps, rare classes (and
     those the held-out patients lack), and where the seeds ended."""
     held_out_labels = np.asarray(held_out_labels)
@@ -395,19 +417,24 @@ def curves_note(results: Mapping[str, Any], histories: Sequence[Any], config: An
     rarest = int(np.argmin(np.bincount(train_labels, minlength=len(classes))))
     absent = [classes[c] for c in range(len(classes)) if not np.any(held_out_labels == c)]
     finals = [h.eval[-1]["score"] for h in histories]
-    text = (f"Read the curves before the number. In the `{results['profile']}` profile the model takes "
-            f"{count(steps, 'optimiser step')} ({config.train.epochs} epochs of {steps // config.train.epochs} "
-            f"class-balanced batches of {config.batch_size}), and the held-out score moved by up to "
-            f"{largest_jump(histories):.2f} between two consecutive epochs, so where training stops matters. "
-            f"The rarest class, {classes[rarest]}, has {count(int(np.sum(train_labels == rarest)), 'event')} "
-            f"in SPRSound's training set, and {len(held_out_labels)} events of held-out patients make the score")
+    text = (
+        f"Read the curves before the number. In the `{results['profile']}` profile the model takes "
+        f"{count(steps, 'optimiser step')} ({config.train.epochs} epochs of {steps // config.train.epochs} "
+        f"class-balanced batches of {config.batch_size}), and the held-out score moved by up to "
+        f"{largest_jump(histories):.2f} between two consecutive epochs, so where training stops matters. "
+        f"The rarest class, {classes[rarest]}, has {count(int(np.sum(train_labels == rarest)), 'event')} "
+        f"in SPRSound's training set, and {len(held_out_labels)} events of held-out patients make the score"
+    )
     text += f", with no {' and no '.join(absent)} among them. " if absent else ". "
-    return text + (f"The {count(len(finals), 'seed')} ended between {min(finals):.3f} and {max(finals):.3f}. "
-                   "A single number from such a run is a coarse bar.")
+    return text + (
+        f"The {count(len(finals), 'seed')} ended between {min(finals):.3f} and {max(finals):.3f}. "
+        "A single number from such a run is a coarse bar."
+    )
 
 
-def icbhi_guard_note(n_patients: int, minimum: int, simulated: bool, n_total: int, missing: int,
-                     n_cycles: int) -> str | None:
+def icbhi_guard_note(
+    n_patients: int, minimum: int, simulated: bool, n_total: int, missing: int, n_cycles: int
+) -> str | None:
     """Why the ICBHI baseline does not train here (``None`` when it does): the patients it would learn from.
 
     ``n_patients``: training patients with audio once the validation patients are held out;
@@ -416,17 +443,23 @@ def icbhi_guard_note(n_patients: int, minimum: int, simulated: bool, n_total: in
     if n_patients >= minimum:
         return None
     if simulated:
-        why = (f"The simulated ICBHI is small by design ({count(n_total, 'recording')}, "
-               f"{count(n_cycles, 'cycle')}, so that it is written in seconds): after its train/test split and "
-               f"the validation patients, {count(n_patients, 'training patient')} remain")
+        why = (
+            f"The simulated ICBHI is small by design ({count(n_total, 'recording')}, "
+            f"{count(n_cycles, 'cycle')}, so that it is written in seconds): after its train/test split and "
+            f"the validation patients, {count(n_patients, 'training patient')} remain"
+        )
     elif missing:
-        why = (f"ICBHI audio is present for {n_total - missing} of {count(n_total, 'recording')} here, which "
-               f"leaves {count(n_patients, 'training patient')}")
+        why = (
+            f"ICBHI audio is present for {n_total - missing} of {count(n_total, 'recording')} here, which "
+            f"leaves {count(n_patients, 'training patient')}"
+        )
     else:
         why = f"This copy of ICBHI leaves {count(n_patients, 'training patient')}"
-    return (f"**Not trained here.** {why}, fewer than {minimum}. A model trained on so few patients can learn "
-            "them rather than the sounds, and its test score would measure that. With the full database "
-            "(`respkit.data.download.download_icbhi()`) this cell trains on every recording it finds.")
+    return (
+        f"**Not trained here.** {why}, fewer than {minimum}. A model trained on so few patients can learn "
+        "them rather than the sounds, and its test score would measure that. With the full database "
+        "(`respkit.data.download.download_icbhi()`) this cell trains on every recording it finds."
+    )
 
 
 def training_items(ds: Any, config: Any) -> int:

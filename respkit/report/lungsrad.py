@@ -284,7 +284,7 @@ def profile_reading(profiles: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
     parts = []
     for state in dict.fromkeys(s for _, s in profiles):
         means = {a: float(np.nanmean(high_frequency(c))) for (a, s), c in profiles.items() if s == state}
-        top, low = max(means, key=means.get), min(means, key=means.get)
+        top, low = max(means, key=lambda a: means[a]), min(means, key=lambda a: means[a])
         parts.append(f"{state}, {top} keeps more than {low} ({means[top]:+.2f} against {means[low]:+.2f})")
     return "In this run, on average over the blocks read: " + "; ".join(parts) + "."
 
@@ -398,6 +398,8 @@ def weakest_text(results: Mapping[str, Mapping[str, Any]]) -> str:
     weakest = min(m["score"] for r in results.values() for m in r["metrics_per_seed"])
     first = next(iter(results.values()))["summary"]
     chance = chance_level(first)
+    if chance is None:  # a results file written before chance and floors were recorded
+        return f"The weakest seed of any row scores {100 * weakest:.1f}."
     flag = " (**at or below chance: that seed learnt nothing**)" if weakest <= chance else ""
     return (
         f"The weakest seed of any row scores {100 * weakest:.1f}{flag}; chance is {100 * chance:.1f}, "
