@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--strip", action="store_true", help="strip outputs in place instead of failing")
     args = parser.parse_args()
-    bad, typed = [], []
+    bad, typed, missing_ids = [], [], []
     paths = (
         [args.folder]
         if args.folder.is_file()
@@ -46,6 +46,10 @@ def main() -> int:
     )
     for path in paths:
         notebook = json.loads(path.read_text())
+        if notebook.get("nbformat_minor", 0) >= 5 and any("id" not in cell for cell in notebook["cells"]):
+            bad.append(
+                f"{path}: cells without an id (nbformat 4.5 requires one; nbformat.validator.normalize adds them)"
+            )
         for k, cell in enumerate(notebook["cells"]):
             if cell["cell_type"] == "markdown":
                 typed += [f"{path} cell {k}: {found}" for found in typed_numbers("".join(cell["source"]))]
@@ -56,6 +60,12 @@ def main() -> int:
                 bad.append(f"{path}: {dirty_cells(notebook)} code cells with outputs or execution counts")
     if bad:
         print("Notebooks must be committed without outputs (run with --strip):", *bad, sep="\n  ")
+    if missing_ids:
+        print(
+            "Cells without an id (nbformat 4.5 requires one; nbformat.validator.normalize adds them):",
+            *missing_ids,
+            sep="\n  ",
+        )
     if typed:
         print(
             "Numbers typed into Markdown (compute them and show the sentence with respkit.report.say, or write a "
@@ -64,13 +74,13 @@ def main() -> int:
             sep="\n  ",
         )
     if args.folder.is_file():
-        return 1 if bad or typed else 0
+        return 1 if bad or typed or missing_ids else 0
     unlisted, stale = unlisted_notebooks(), out_of_sync()
     if unlisted:
         print("Notebooks missing from respkit.project.CHAPTERS (add them there):", *unlisted, sep="\n  ")
     if stale:
         print("Out of sync with respkit/project.py (run python tools/sync_notebooks.py):", *stale, sep="\n  ")
-    return 1 if bad or typed or unlisted or stale else 0
+    return 1 if bad or typed or missing_ids or unlisted or stale else 0
 
 
 if __name__ == "__main__":
