@@ -38,6 +38,8 @@ RECORDED_RESULTS = Path(__file__).resolve().parent / "results"
 #: Set to 1 to let the ``full`` profile train on simulated data (the same as ``allow_simulated_full=True``).
 ALLOW_SIMULATED_FULL_ENV = "RESPKIT_ALLOW_SIMULATED_FULL"
 #: What each download costs, said before a reader starts one.
+#: How the prose names each registered dataset.
+DATASET_NAMES = {"sprsound": "SPRSound", "icbhi": "ICBHI"}
 DOWNLOAD_SIZES = {
     "icbhi": "about 1.2 GB",
     "sprsound": "about 0.5 GB on disk, from a larger archive",  # GitHub's zip of the whole repository
@@ -77,7 +79,8 @@ class Session:
         lines = []
         if simulated:
             lines.append(
-                f"These results come from **simulated** {' and '.join(simulated)} data (respkit's simulator), "
+                f"These results come from **simulated** {' and '.join(DATASET_NAMES.get(n, n) for n in simulated)} "
+                "data (respkit's simulator), "
                 "not from recordings: they show that the method runs and what it does on sounds "
                 "whose difficulty is known, not how it does on patients."
             )

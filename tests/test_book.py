@@ -320,3 +320,11 @@ def test_math_is_typeset_with_the_network_unavailable(tiny_book):
         dom = screenshot.dump_dom(base + page.name, offline=True)
     assert dom.count("<mjx-container") == 2  # the inline and the display equation
     assert screenshot.math_problems(page, dom) == []
+
+
+def test_the_caveat_names_the_simulated_datasets_as_the_prose_does(simulated, monkeypatch):
+    session = book.Session(
+        chapter="t", profile="quick", device=torch.device("cpu"), data=simulated, seed=0, runs_dir=Path(".")
+    )
+    text = session.caveat(("sprsound", "icbhi")).data
+    assert "**simulated** SPRSound and ICBHI data" in text and "**quick** profile" in text
