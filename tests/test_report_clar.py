@@ -80,7 +80,10 @@ def test_loop_text_reads_the_first_and_last_steps_against_a_blind_guess():
     text = chapter.loop_text({"CE": [0.7] * 20 + [0.5] * 20, "NT-Xent": [4.0] * 40}, batch_size=32, n_classes=2)
     assert "CE fell from 0.700 to 0.500, below a blind guess's 0.693" in text
     assert "NT-Xent stayed level, from 4.000 to 4.000, below a blind guess's 4.143" in text
-    assert text.startswith("Over 40 steps")
+    assert text.startswith("Over 40 steps (means of the first 10 and of the last 10 steps)")
+    assert chapter.loop_text({"CE": [0.7] * 4, "NT-Xent": [4.0] * 4}, 2, 2).startswith(
+        "Over 4 steps (means of the first 2 and of the last 2 steps)"
+    )
 
 
 def test_domain_text_states_both_ratios_and_names_the_simulator():

@@ -172,10 +172,15 @@ def profile_line(config: Any, profile: str) -> str:
     )
 
 
+def _window(n: int, k: int = 10) -> int:
+    """How many steps ``_first_last`` averages at each end of ``n`` steps: ``k``, at most half of them."""
+    return max(1, min(k, n // 2))
+
+
 def _first_last(values: Sequence[float], k: int = 10) -> tuple[float, float]:
     """Mean of the first and of the last ``k`` values (all of them when fewer)."""
     array = np.asarray(values, dtype=float)
-    k = max(1, min(k, len(array) // 2))
+    k = _window(len(array), k)
     return float(array[:k].mean()), float(array[-k:].mean())
 
 
@@ -193,8 +198,9 @@ def loop_text(losses: Mapping[str, Sequence[float]], batch_size: int, n_classes:
         where = "below" if last < guess else "at or above"
         parts.append(f"{name} {move} from {first:.3f} to {last:.3f}, {where} a blind guess's {guess:.3f}")
     steps = len(losses["CE"])
+    k = _window(steps)
     return (
-        f"Over {steps} steps (means of the first and the last steps): " + "; ".join(parts) + ". "
+        f"Over {steps} steps (means of the first {k} and of the last {k} steps): " + "; ".join(parts) + ". "
         "A few dozen steps only start the training; the recipes below run the profile's epochs."
     )
 
