@@ -344,10 +344,10 @@ def plot_ablation(results: Mapping[str, Mapping[str, Any]], dataset: str, histor
     for key in ("ce", "cl_time", "cl_freq"):
         bottom.plot([epoch[key] for epoch in history.train], marker="o", label=key)
     bottom.plot(history.metric("score"), marker="s", color="black", label="held-out score")
-    bottom.axhline(
-        chance_level(first["summary"]), color="grey", ls="--", lw=1, label="chance: score at or below learnt nothing"
+    bottom.axhline(chance_level(first["summary"]), color="grey", ls="--", lw=1, label="chance (best blind guess)")
+    bottom.set(
+        xlabel="epoch", ylabel="loss; held-out score", title="lungsrad.full, first seed: loss terms and held-out score"
     )
-    bottom.set(xlabel="epoch", title="lungsrad.full, first seed: loss terms and held-out score")
     bottom.title.set_fontsize(9)
     bottom.legend(fontsize=8)
     fig.tight_layout()
