@@ -149,3 +149,21 @@ def test_budget_text_and_stages_describe_a_recorded_cpu_run():
         "of 2 cores"
     )
     assert report.stages(run) == "SupCon sgd lr 0.01, classifier sgd lr 0.01, MixUp on the features"
+
+
+def test_class_counts_label_only_plain_1_2_5_ticks():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from types import SimpleNamespace
+
+    ds = SimpleNamespace(classes=["Normal", "Rare", "Mid"], labels=np.array([0] * 820 + [1] * 20 + [2] * 143))
+    fig = report.plot_class_counts({"events": ds})
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    lo, hi = ax.get_xlim()
+    shown = [t.get_text() for t, v in zip(ax.get_xticklabels(), ax.get_xticks()) if lo <= v <= hi and t.get_text()]
+    assert shown and all(text.replace(",", "").isdigit() for text in shown)
+    assert shown[-1].replace(",", "")[0] in "125"
+    assert not [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    matplotlib.pyplot.close(fig)

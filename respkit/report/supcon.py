@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 
 from respkit.metrics import confusion_matrix, sprsound_score
@@ -108,6 +109,10 @@ def plot_class_counts(datasets: Mapping[str, Any]) -> plt.Figure:
         counts = np.bincount(ds.labels, minlength=len(ds.classes))
         ax.barh(ds.classes, counts, color=["tab:green"] + ["tab:red"] * (len(ds.classes) - 1))
         ax.set_xscale("log")
+        # 1-2-5 ticks as plain numbers: matplotlib's labelled minor ticks (3 x 10^1, ...) overlap.
+        ax.xaxis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(mticker.NullFormatter())
         ax.invert_yaxis()
         ax.set(title=title, xlabel="items (log scale)")
         for y, n in enumerate(counts):
