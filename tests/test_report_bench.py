@@ -132,6 +132,9 @@ def test_a_reused_supcon_encoder_is_charged_to_the_run_that_reused_it():
     charged, note = report.charged_minutes([first, second])
     assert charged["supcon.mixup"] == pytest.approx(1 + 3) and charged["supcon.supcon"] == pytest.approx(3)
     assert "reused the encoder" in note
+    # The charged minutes show the run's own time beside them, which CPU/wall is computed from.
+    cost = report.budget_tables([first, second], charged).split("\n\n")[1]
+    assert "| 4.0 (own 1.0) |" in cost and "| 3.0 |" in cost
     overlapping = make_run("supcon.mixup", [Y], cpu_seconds=60, started="2026-01-01T00:30:00", config=config)
     charged, note = report.charged_minutes([first, overlapping])
     assert charged["supcon.mixup"] == pytest.approx(1) and "ran while" in note

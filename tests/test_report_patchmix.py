@@ -161,3 +161,27 @@ def test_events_text_counts_items_patients_and_classes():
     train = _Items(labels=np.array([0, 0, 1]), groups=np.array(["p1", "p2", "p2"]), classes=["normal", "adventitious"])
     text = report.events_text(train, simulated=False)
     assert "3 training events of 2 patients (2 normal, 1 adventitious), SPRSound real recordings" in text
+
+
+def test_the_score_panel_promises_a_ring_only_where_a_run_chose_its_epoch():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from respkit.train.trainer import History
+
+    def artifact(best_epoch):
+        history = History(train=[{"loss": 1.0}, {"loss": 0.8}], eval=[{"score": 0.4}, {"score": 0.5}])
+        history.best_epoch = best_epoch
+        y = np.array([0, 1, 1, 0])
+        return SimpleNamespace(
+            history=history, predictions={"val": SimpleNamespace(y_true=y, y_pred=y)}, classes=["Normal", "Adv"]
+        )
+
+    curves, confusions = report.plot_training({"finetune": artifact(None), "cl": artifact(None)})
+    assert curves.axes[1].get_title() == "held-out Score (the last epoch is kept)"
+    plt.close("all")
+    curves, _ = report.plot_training({"finetune": artifact(1), "cl": artifact(0)})
+    assert curves.axes[1].get_title() == "held-out Score (ring: kept)"
+    plt.close("all")

@@ -159,10 +159,14 @@ def budget_tables(runs: Sequence[BenchRun], charged: Mapping[str, float]) -> str
     cost = []
     for run in runs:
         r = run.results
+        billed, own = charged[run.method.recipe], run.cpu_minutes_per_run
+        # A run charged for another's work (a reused encoder) shows its own time too, so that
+        # CPU/wall, which is the run's own, can be checked against the columns beside it.
+        cpu = f"{billed:.1f}" if f"{billed:.1f}" == f"{own:.1f}" else f"{billed:.1f} (own {own:.1f})"
         cost.append(
             [
                 run.method.label,
-                f"{charged[run.method.recipe]:.1f}",
+                cpu,
                 f"{r['wall_seconds'] / len(r['seeds']) / 60:.1f}",
                 f"{r['cpu_seconds'] / r['wall_seconds']:.2f}",
             ]

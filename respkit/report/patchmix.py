@@ -79,6 +79,7 @@ def plot_patch_grid(image: Tensor, zoom: int = 40) -> Any:
         color="white",
         fontsize=9,
         arrowprops={"color": "white", "arrowstyle": "->"},
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "black", "alpha": 0.6, "linewidth": 0},
     )
     fig.tight_layout()
     return fig
@@ -249,7 +250,8 @@ def plot_training(artifacts: Mapping[str, Any]) -> tuple[Any, Any]:
 
     curves, axes = plt.subplots(1, 2, figsize=(7, 2.9))
     plot_history({m: a.history for m, a in artifacts.items()}, axes)
-    axes[1].set_title("held-out Score (ring: kept)")
+    ringed = any(a.history.best_epoch is not None for a in artifacts.values())  # a run that chose its epoch
+    axes[1].set_title("held-out Score (ring: kept)" if ringed else "held-out Score (the last epoch is kept)")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     curves.tight_layout()
@@ -263,7 +265,7 @@ def plot_training(artifacts: Mapping[str, Any]) -> tuple[Any, Any]:
             confusion_matrix(pred.y_true, pred.y_pred, art.classes),
             ax,
             title=f"{method} (held out)",
-            labels=[c[:4] for c in art.classes],
+            labels=[c if len(c) <= 8 else c[:6] + "." for c in art.classes],  # Normal, Advent.; ICBHI's whole
         )
     confusions.tight_layout()
     return curves, confusions
