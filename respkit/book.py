@@ -62,6 +62,7 @@ class Session:
     data: DataSource
     seed: int
     runs_dir: Path
+    datasets: tuple[str, ...] = ("icbhi", "sprsound")  # the ones the chapter uses: its setup line names these
     started: float = field(default_factory=time.perf_counter, compare=False)
 
     def finish(self) -> None:
@@ -99,7 +100,7 @@ class Session:
         return (  # three short lines: a notebook's output does not wrap
             f"respkit {respkit.__version__} | {self.chapter}\n"
             f"profile {self.profile} | device {platform_summary(self.device)} | seed {self.seed}\n"
-            f"{self.data.notice}"
+            f"{self.data.notice_for(self.datasets)}"
         )
 
 
@@ -152,6 +153,7 @@ def setup_chapter(
         data=data,
         seed=seed,
         runs_dir=runs_dir(),
+        datasets=tuple(datasets),
     )
     configure_threads(session.profile, session.device)
     seed_everything(seed)

@@ -228,6 +228,7 @@ def test_setup_off_colab_prints_only_its_summary(simulated, monkeypatch, capsys)
     lines = capsys.readouterr().out.splitlines()  # chapter, then profile and device, then data: no hint
     assert len(lines) == 3 and lines[0].endswith("Chapter 2: test") and lines[1].startswith("profile quick")
     assert lines[2].startswith("data: ") and "sprsound simulated" in lines[2]
+    assert "icbhi" not in lines[2]  # the chapter asked for SPRSound only: its setup line names that alone
 
 
 # --- the book renders offline ------------------------------------------------------------------------

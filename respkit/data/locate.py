@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -78,7 +79,11 @@ class DataSource:
 
     @property
     def notice(self) -> str:
-        return "data: " + "; ".join(loc.describe() for loc in self.locations.values())
+        return self.notice_for(self.locations)
+
+    def notice_for(self, names: Iterable[str]) -> str:
+        """The notice for some of the datasets: the ones a chapter uses."""
+        return "data: " + "; ".join(self.locations[name].describe() for name in names if name in self.locations)
 
     def describe(self) -> dict:
         """A JSON-ready description, stored in every results file."""

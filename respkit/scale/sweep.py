@@ -116,6 +116,7 @@ def run_sweep(
             address=address,
             include_dashboard=False,
             logging_level="WARNING",
+            log_to_driver=verbose > 0,  # silent: the trials' own prints stay in Ray's logs, not the notebook
             runtime_env={"env_vars": env} if address and env else None,
         )
     storage = tempfile.mkdtemp(prefix="respkit-tune-")  # Tune's own bookkeeping; the results files are the record
