@@ -198,7 +198,7 @@ def segment_counts(
             duration = max([e[1] for e in (*ref, *est)], default=0.0)
         else:
             duration = durations[i]
-        n = int(math.ceil(duration * 1 / float(segment)))
+        n = math.ceil(duration / segment)  # sed_eval: ceil(duration * 1 / resolution), the same float
         ref_roll, est_roll = _segment_roll(ref, row, segment, n), _segment_roll(est, row, segment, n)  # [n, C]
         tp, n_ref, n_sys = (ref_roll & est_roll).sum(1), ref_roll.sum(1), est_roll.sum(1)  # [n] each
         substitutions = int((np.minimum(n_ref, n_sys) - tp).sum())
