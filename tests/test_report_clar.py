@@ -102,7 +102,7 @@ def test_profile_text_counts_the_steps_of_a_stage_from_the_config():
         batch_size=32, model="cnn_small", duration=2.0, sample_rate=8000, train=SimpleNamespace(epochs=6)
     )
     text = chapter.profile_text(config, "quick", 480, simulated=False)
-    assert "runs a `cnn_small` encoder for 90 steps (6 epochs of 15) on 480 events of 2 s at 8 kHz" in text
+    assert "runs a `cnn_small` encoder for 90 steps (6 epochs of 15) on 480 events of 2\u00a0s at 8\u00a0kHz" in text
     assert "simulator" not in text and "simulator" in chapter.profile_text(config, "quick", 480, simulated=True)
 
 

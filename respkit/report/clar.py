@@ -270,13 +270,14 @@ def upsampling_text(full: Any, source_rate: int, current: Any | None = None) -> 
 
 def profile_text(config: Any, profile: str, n_train: int, simulated: bool) -> str:
     """The chapter's "Profile and data" bullet: how much training a run of this profile gets, computed
-    from ``config`` (steps per epoch: ``n_train // batch_size``, as in :func:`respkit.recipes.clar.streams`)."""
+    from ``config`` (steps per epoch: ``n_train // batch_size``, as in :func:`respkit.recipes.clar.streams`).
+    A number and its unit are joined by a no-break space, so that a phone's column does not split them."""
     per_epoch = n_train // config.batch_size
     text = (
         f"* **Profile and data.** The setup line at the top names both. In `{profile}`, each training stage "
         f"runs a `{config.model}` encoder for {config.train.epochs * per_epoch} steps ({config.train.epochs} "
-        f"epochs of {per_epoch}) on {n_train:,d} events of {config.duration:g} s at "
-        f"{config.sample_rate / 1000:g} kHz; CLAR trains a ResNet18 to convergence. The ranking of the "
+        f"epochs of {per_epoch}) on {n_train:,d} events of {config.duration:g}\u00a0s at "
+        f"{config.sample_rate / 1000:g}\u00a0kHz; CLAR trains a ResNet18 to convergence. The ranking of the "
         "methods at one scale need not survive at another, in either direction."
     )
     if simulated:
