@@ -122,7 +122,7 @@ def test_padding_stats_counts_repeated_frames_per_class():
     stats = report.padding_stats(x, torch.tensor([0, 1]), ["normal", "adventitious"])
     assert stats["normal"] == (1, 0.5, 1.0) and stats["adventitious"] == (1, 0.0, 0.0)
     text = report.padding_table(stats)
-    assert "| normal | 1 | 50% | 100% |" in text and "differ by 50 points, length alone" in text
+    assert "| normal | 1 | 50% | 100% |" in text and "differ by 50 points: length alone" in text
 
 
 def test_loop_text_compares_the_last_steps_with_a_blind_guess():
@@ -157,10 +157,22 @@ def test_bench_temperature_text_reports_score_floor_and_flag():
     assert "no recorded" in report.bench_temperature_text([])
 
 
+def test_bench_temperature_text_names_chance_and_the_fine_tuned_run_beside_it():
+    y = np.array([0] * 8 + [1] * 2)
+    predictions = {0: {"val": {"y_true": y, "y_pred": y}}}
+    cl = SimpleNamespace(results=_result(0.54), predictions=predictions)
+    finetune = SimpleNamespace(results={**_result(0.59), "recipe": "patchmix.finetune"}, predictions=predictions)
+    text = report.bench_temperature_text([finetune, cl])
+    assert "and a best blind guess of 50.0; it learns, 5.0 points below `patchmix.finetune`" in text
+    low = SimpleNamespace(results=_result(0.45), predictions=predictions)
+    assert "flagged: a seed at or below chance" in report.bench_temperature_text([finetune, low])
+    assert "points below" not in report.bench_temperature_text([finetune, low])
+
+
 def test_events_text_counts_items_patients_and_classes():
     train = _Items(labels=np.array([0, 0, 1]), groups=np.array(["p1", "p2", "p2"]), classes=["normal", "adventitious"])
     text = report.events_text(train, simulated=False)
-    assert "3 training events of 2 patients (2 normal, 1 adventitious), SPRSound real recordings" in text
+    assert "3 training events of 2 patients (2 normal, 1 adventitious): real SPRSound recordings" in text
 
 
 def test_the_score_panel_promises_a_ring_only_where_a_run_chose_its_epoch():
