@@ -56,7 +56,7 @@ def test_high_frequency_table_and_reading():
         ("DASS", "initial weights"): _curves({"c": -0.5}),
     }
     table = lungsrad.high_frequency_table(profiles).splitlines()
-    assert table[2] == "| AST | initial weights | 2 of 2 | -1.50 | -2.00 | -1.00 |"
+    assert table[2] == "| AST, initial weights | 2 of 2 | -1.50 | -2.00 | -1.00 |"
     assert lungsrad.profile_reading(profiles) == (
         "In this run, on average over the blocks read: initial weights, DASS keeps more than AST (-0.50 against -1.50)."
     )
@@ -66,7 +66,7 @@ def test_a_map_without_a_frequency_above_zero_is_not_read():
     curves = _curves({"a": -2.0}) | {"last": (torch.tensor([0.0]), torch.tensor([0.0]))}  # a 1 x 3 map
     assert lungsrad.high_frequency(curves)[0] == -2.0 and math.isnan(lungsrad.high_frequency(curves)[1])
     assert lungsrad.high_frequency_table({("DASS", "fine-tuned"): curves}).splitlines()[2] == (
-        "| DASS | fine-tuned | 1 of 2 | -2.00 | -2.00 | -2.00 |"
+        "| DASS, fine-tuned | 1 of 2 | -2.00 | -2.00 | -2.00 |"
     )
     assert lungsrad.smoothing_table({"m": curves}, []).splitlines()[3] == "| `last` | – |"
 
@@ -120,6 +120,8 @@ def test_paper_table_and_config_differences():
 
     lines = lungsrad.config_differences(Config(), Config(n_mels=32, train=Train(lr=5e-5)))
     assert [line.split()[0] for line in lines] == ["n_mels", "train.lr"]
+    assert len({line.index("full:") for line in lines}) == 1  # aligned, whatever the names' lengths
+    assert len({line.index("quick:") for line in lines}) == 1
 
 
 def test_scale_text_says_what_the_profile_can_show():

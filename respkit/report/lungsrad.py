@@ -145,13 +145,16 @@ def smoothing_text(paper: Any, small: Any) -> str:
 
 def config_differences(full: Any, small: Any, label: str = "quick") -> list[str]:
     """One line per setting in which two recipe configs differ (their ``train`` settings as ``train.*``)."""
-    lines = []
+    pairs = []
     for prefix, a, b in [("", full, small), ("train.", full.train, small.train)]:
         for f in dataclasses.fields(a):
             x, y = getattr(a, f.name), getattr(b, f.name)
             if x != y and f.name != "train":
-                lines.append(f"{prefix + f.name:18s} full: {x!s:14s} {label}: {y}")
-    return lines
+                pairs.append((prefix + f.name, str(x), str(y)))
+    # Columns as wide as their longest entry, so that every line stays aligned.
+    name_w = max((len(name) for name, _, _ in pairs), default=0)
+    full_w = max((len(x) for _, x, _ in pairs), default=0)
+    return [f"{name:{name_w}s} full: {x:{full_w}s}  {label}: {y}" for name, x, y in pairs]
 
 
 def plot_mix_pair(pair: torch.Tensor, mixes: Sequence[tuple[str, Any]], titles: Sequence[str]) -> Any:
@@ -207,7 +210,12 @@ def plot_profiles(profiles: Mapping[tuple[str, str], Mapping[str, Any]]) -> Any:
             ax.plot(freqs, values, marker=".", color=colour, label=name)
         ax.set(title=f"{arch}, {state}", xlabel="spatial frequency (1 = Nyquist)")
         ax.title.set_fontsize(9)
-        ax.legend(fontsize=7, ncol=2)
+    # Room under the lowest curve, so that a legend placed at the bottom covers no point.
+    low, high = axes[0, 0].get_ylim()
+    axes[0, 0].set_ylim(low - 0.3 * (high - low), high)
+    for ax in axes.flat:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncol=2)
     for row in axes:
         row[0].set_ylabel("Δ log amplitude")
     fig.tight_layout()
@@ -241,14 +249,14 @@ def plot_high_frequency(profiles: Mapping[tuple[str, str], Mapping[str, Any]]) -
 def high_frequency_table(profiles: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
     """Markdown: per model, the blocks whose map has a frequency above 0, and the mean, lowest and highest
     Δ at their top frequency (:func:`high_frequency`)."""
-    rows = [
-        "| model | weights | blocks read | mean Δ | lowest | highest |",
-        "| --- | --- | --- | --- | --- | --- |",
+    rows = [  # five columns, so that the table fits a phone's column
+        "| model | blocks read | mean Δ | lowest | highest |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for (arch, state), curves in profiles.items():
         high = [v for v in high_frequency(curves) if not np.isnan(v)]
         read = f"{len(high)} of {len(curves)}"
-        rows.append(f"| {arch} | {state} | {read} | {np.mean(high):.2f} | {min(high):.2f} | {max(high):.2f} |")
+        rows.append(f"| {arch}, {state} | {read} | {np.mean(high):.2f} | {min(high):.2f} | {max(high):.2f} |")
     return "\n".join(rows)
 
 
