@@ -122,6 +122,26 @@ def test_curves_note_counts_what_the_run_saw():
     assert "186 optimiser steps (6 epochs of 31 class-balanced batches of 32)" in note
     assert "up to 0.30" in note and "Stridor, has 3 events" in note and "with no Stridor among them" in note
     assert "The 2 seeds ended between 0.650 and 0.650" in note
+    assert "consecutive epochs (in seed 0, drawn above), so" in note
+
+
+def test_jump_names_the_seed_the_figure_does_not_draw():
+    # The build that prompted it: seed 2 fell to 0.21 and rose to 0.61; the figure drew seed 0 (0.14 at most).
+    def run(*scores):
+        return History(step_loss=[1.0], train=[{"loss": 1.0}] * len(scores), eval=[{"score": s} for s in scores])
+
+    drawn, calm, jumpy = run(0.421, 0.369, 0.508, 0.477, 0.61), run(0.3, 0.4, 0.5), run(0.31, 0.57, 0.21, 0.61)
+    results = {"seeds": [0, 1, 2]}
+    assert ch1.jump_where([drawn, calm, jumpy], results) == " (in seed 2; seed 0, drawn above, by up to 0.14)"
+    assert ch1.jump_where([jumpy, calm], {"seeds": [5, 6]}) == " (in seed 5, drawn above)"
+    assert ch1.jump_where([jumpy], results) == ""
+
+
+def test_audio_players_shrink_to_the_column():
+    html = ch1.audio_table([("wheeze", "a note", np.zeros(800))], 8000).data
+    assert '<table style="width: 100%">' in html and f'<audio style="{ch1.PLAYER_STYLE}" ' in html
+    assert f'<div style="{ch1.NOTE_CELL_STYLE}"><span style="flex: 1 1 14em">a note</span>' in html
+    assert html.count("<audio") == 1
 
 
 def test_bar_note_flags_a_degenerate_run_and_names_both_bars():
