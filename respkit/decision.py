@@ -239,8 +239,8 @@ class Decisions:
 
     Attributes:
         rules: method -> its :class:`DecisionRule`, fitted on the validation items.
-        predictions: method -> split -> ``[N]`` predicted labels. ``"val"`` is the split the rules were
-            fitted on, so its scores are optimistic; the other splits are the honest ones.
+        predictions: method -> split -> ``[N]`` predicted labels. On the validation split itself (where one is
+            passed among the splits) the rules were fitted, so its scores are optimistic; the others are honest.
     """
 
     rules: dict[str, DecisionRule]
@@ -259,7 +259,7 @@ class Decisions:
 
 
 def apply_rules(
-    val: Any,
+    valid: Any,
     splits: Mapping[str, Any],
     score_fn: Score,
     *,
@@ -270,7 +270,7 @@ def apply_rules(
     """Fit each decision rule on the validation predictions only and apply it to every split.
 
     Args:
-        val: the validation split's :class:`respkit.train.Predictions` (``y_true [N]``, ``scores [N, C]``).
+        valid: the validation patients' :class:`respkit.train.Predictions` (``y_true [N]``, ``scores [N, C]``).
         splits: split name -> its Predictions (or its scores ``[N, C]``); only the scores are read, so test
             labels cannot reach the fit.
         score_fn: the official score (:func:`respkit.data.registry.score_function`).
@@ -279,17 +279,16 @@ def apply_rules(
         rule_kwargs: passed to every :class:`DecisionRule` (``taus``, ``grid``, ``sweeps``, ``floor``).
 
     Returns:
-        :class:`Decisions`: the fitted rules and ``predictions[method][split]``, ``"val"`` included.
+        :class:`Decisions`: the fitted rules and ``predictions[method][split]`` for every split of ``splits``.
     """
-    val_scores, y_val = np.asarray(val.scores), np.asarray(val.y_true)
+    valid_scores, y_valid = np.asarray(valid.scores), np.asarray(valid.y_true)
     rules = {
-        method: DecisionRule(method, log_ratio=prior.log_ratio, **rule_kwargs).fit(val_scores, y_val, score_fn)
+        method: DecisionRule(method, log_ratio=prior.log_ratio, **rule_kwargs).fit(valid_scores, y_valid, score_fn)
         for method in methods
     }
-    everything = {"val": val_scores} | {
-        name: np.asarray(getattr(p, "scores", p)) for name, p in splits.items() if name != "val"
-    }
+    scores = {name: np.asarray(getattr(p, "scores", p)) for name, p in splits.items()}
     predictions = {
-        method: {name: rule.predict(scores) for name, scores in everything.items()} for method, rule in rules.items()
+        method: {name: rule.predict(split_scores) for name, split_scores in scores.items()}
+        for method, rule in rules.items()
     }
     return Decisions(rules, predictions)

@@ -35,8 +35,8 @@ import torch
 from respkit.files import atomic_write
 from respkit.profiles import seed_everything, seed_processes, select_profile, show_progress
 from respkit.provenance import provenance
-from respkit.recipes import get_recipe
-from respkit.runs import work_folder
+from respkit.recipes import get_recipe, runner
+from respkit.runs import RunArtifacts, work_folder
 from respkit.train import distributed
 from respkit.train.config import config_hash
 
@@ -183,6 +183,7 @@ class _Plan:
     ) -> dict[str, Any]:
         """The results file of the trained seeds (``(metrics, CPU seconds)`` each), with their provenance."""
         metrics_per_seed = [metrics for metrics, _ in seed_outcomes]
+        shared = [self.shared_stages(seed) for seed in self.seeds]
         results = {
             **self.identity,
             "command": self.command,
@@ -195,12 +196,21 @@ class _Plan:
             "finished": _now(),
             "wall_seconds": round(wall_seconds, 3),  # from the start of the call until these seeds were done
             "cpu_seconds": round(sum(cpu for _, cpu in seed_outcomes), 3),  # every thread of every seed's process
+            **({"shared_stages": shared} if any(shared) else {}),
         }
         text = json.dumps(results, indent=2) + "\n"
         if distributed.is_main():  # under torchrun every rank computed the same metrics; one writes them
             atomic_write(self.path, lambda tmp: tmp.write_text(text))
             print(f"wrote results to {self.path.name}")
         return {**results, "path": str(self.path)}
+
+    def shared_stages(self, seed: int) -> dict[str, str]:
+        """The stages seed ``seed`` shared with other runs (stage -> folder under ``work/stages``), as its
+        run recorded them: two results files that name the same folder trained that stage once."""
+        try:
+            return RunArtifacts.load(work_folder({"path": str(self.path)}, seed)).info.get("shared_stages", {})
+        except FileNotFoundError:  # under torchrun, rank 0 saves them; the other ranks write no file
+            return {}
 
 
 def _train_seeds(jobs: list[tuple], processes: int) -> Iterator[tuple[dict[str, float], float]]:
@@ -229,7 +239,7 @@ def _train_seeds(jobs: list[tuple], processes: int) -> Iterator[tuple[dict[str, 
 def _train_seed(name: str, config: Any, data: Any, seed: int, workdir: Path) -> tuple[dict[str, float], float]:
     seed_everything(seed)
     cpu_clock = time.process_time()
-    metrics = get_recipe(name).run(config, data, seed, workdir)
+    metrics = runner.run(get_recipe(name), config, data, seed, workdir)
     return {key: float(value) for key, value in metrics.items()}, time.process_time() - cpu_clock
 
 

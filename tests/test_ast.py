@@ -319,3 +319,13 @@ def test_bad_input_is_explained():
         model(torch.randn(2, 3, 128, FRAMES))
     with pytest.raises(ValueError, match="at least 16 frequency rows and time frames"):
         model(torch.randn(2, 1, 128, 10))
+
+
+def test_factories_take_size_overrides_as_timm_does():
+    """``create_model("ast_tiny", embed_dim=..., depth=..., num_heads=...)`` builds that size; released
+    weights keep the published size, so overriding it with ``pretrained`` is refused by name."""
+    model = create_model("ast_tiny", num_classes=2, embed_dim=32, depth=1, num_heads=2, n_mels=32, input_frames=64)
+    assert (model.embed_dim, model.depth, len(model.vit.blocks)) == (32, 1, 1)
+    assert model(torch.randn(1, 1, 32, 64)).shape == (1, 2)
+    with pytest.raises(ValueError, match="published size; drop depth"):
+        create_model("ast_base", pretrained="audioset", depth=2)

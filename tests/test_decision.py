@@ -155,8 +155,10 @@ def test_apply_rules_fits_on_validation_only():
     np.testing.assert_array_equal(
         decisions.predictions["prior"]["test"], np.argmax(np.log(test_scores) + 0.8 * toy_prior().log_ratio, axis=1)
     )
-    table = decisions.evaluate({"val": TOY_TRUE}, SCORE)
-    assert table["argmax"]["val"] == pytest.approx(0.25) and table["prior"]["val"] == table["biases"]["val"] == 1.0
+    on_validation = apply_rules(val, {"valid": val}, SCORE, prior=toy_prior())  # the split it was fitted on
+    table = on_validation.evaluate({"valid": TOY_TRUE}, SCORE)
+    assert table["argmax"]["valid"] == pytest.approx(0.25)
+    assert table["prior"]["valid"] == table["biases"]["valid"] == 1.0
 
 
 def test_misuse_says_what_to_do():

@@ -13,22 +13,23 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, SequentialSampler, TensorDataset
+from torch.utils.data import DataLoader, SequentialSampler
 
 from respkit.data.sampler import BatchShardSampler, ClassBalancedSampler
 from respkit.experiments import run_experiment
-from respkit.recipes import Recipe, RecipeConfig, register_recipe
-from respkit.train import Supervised, TrainConfig, Trainer
+from respkit.recipes import Recipe, RecipeConfig, common, register_recipe
+from respkit.recipes.base import Evaluation, Stage
+from respkit.train import Supervised, TrainConfig
 
 TOLERANCE = 1e-5  # relative, on every metric
-CRASH_ENV = "RESPKIT_TEST_CRASH_AT_EVALUATION"  # the tiny recipe raises at this (1-based) evaluation of a rank
+CRASH_ENV = "RESPKIT_TEST_CRASH_AT_EVALUATION"  # a worker raises at this (1-based) evaluation of a rank
 
 
 @dataclass(frozen=True)
@@ -45,38 +46,36 @@ class TinyConfig(RecipeConfig):
 
 @register_recipe("tiny_ddp")
 class TinyDDP(Recipe):
-    """A 2-layer MLP on 48 random points, class-balanced batches, scored on 16 held-out points."""
+    """A 2-layer MLP on 48 random points, class-balanced batches, chosen on 8 validation points, scored on 8."""
 
     Config = TinyConfig
 
-    def run(self, config: TinyConfig, data, seed: int, workdir: Path) -> dict[str, float]:
+    def data(self, config: TinyConfig, data) -> common.Splits:
         g = torch.Generator().manual_seed(100)
         x = torch.randn(64, 5, generator=g)
         y = (x[:, :2].sum(1) > 0).long() + (x[:, 2] > 0.8).long()  # three imbalanced classes
-        train, held_out = TensorDataset(x[:48], y[:48]), (x[48:], y[48:])
-        model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
-        sampler = ClassBalancedSampler(y[:48])  # draws from the global generator the trainer reseeds
-        loader = DataLoader(train, batch_size=config.batch_size, sampler=sampler, drop_last=True)
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-        log = Path(workdir) / f"evaluations.rank{os.environ.get('RANK', 0)}"  # the pids that evaluated, one a line
 
-        def evaluate() -> dict[str, float]:
-            done = log.read_text().splitlines() if log.exists() else []
-            if os.environ.get(CRASH_ENV) == str(len(done) + 1):
-                raise RuntimeError("simulated crash")
-            with log.open("a") as file:
-                file.write(f"{os.getpid()}\n")
-            with torch.no_grad():
-                logits = model(held_out[0])
-            return {"held_out_loss": F.cross_entropy(logits, held_out[1]).item()}
+        def part(items: slice) -> common.InMemory:
+            return common.InMemory(x[items], y[items].numpy(), np.arange(64)[items], ["a", "b", "c"])
 
-        trainer = Trainer(Supervised(model), replace(config.train, seed=seed), checkpoint_dir=workdir, progress=False)
-        history = trainer.fit(loader, evaluate)
-        return {
-            "train_loss": history.epoch_loss[-1],
-            **history.eval[-1],
-            "weight_norm": sum(p.detach().norm().item() ** 2 for p in model.parameters()),
-        }
+        return common.Splits(train=part(slice(0, 48)), valid=part(slice(48, 56)), val=part(slice(56, 64)))
+
+    def model(self, config: TinyConfig, splits: common.Splits) -> nn.Module:
+        return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+
+    def stages(self, config: TinyConfig, splits: common.Splits, model: nn.Module):
+        sampler = ClassBalancedSampler(splits.train.labels)  # draws from the global generator the trainer reseeds
+        loader = DataLoader(splits.train, batch_size=config.batch_size, sampler=sampler, drop_last=True)
+        yield Stage("train", Supervised(model), loader, config.train, evaluate_on="valid")
+
+    def evaluate(self, config, splits, model, loaders, device) -> Evaluation:
+        """Beside the scores, two continuous numbers that float rounding moves: the held-out loss, the weights' norm."""
+        evaluation = super().evaluate(config, splits, model, loaders, device)
+        held_out = evaluation.predictions["val"]
+        loss = -np.log(held_out.scores[np.arange(len(held_out.y_true)), held_out.y_true]).mean()
+        norm = sum(p.detach().norm().item() ** 2 for p in model.parameters())
+        evaluation.metrics |= {"held_out_loss": float(loss), "weight_norm": norm}
+        return evaluation
 
 
 class FakeData:
@@ -84,12 +83,30 @@ class FakeData:
         return {"tiny": {"simulated": True}}
 
 
-# A torchrun worker: registers the recipe (by importing this module), then runs the command line.
+# A torchrun worker: registers the recipe (by importing this module), notes in <out>/evaluations.rank<RANK>
+# the process of each evaluation during training (raising at the one CRASH_ENV names), runs the command line.
 WORKER = """
-import sys
+import os, sys
 sys.path.insert(0, {tests!r})
-import respkit.experiments, test_distributed
+import respkit.experiments, respkit.recipes.common, test_distributed
 respkit.experiments.resolve_default_data = test_distributed.FakeData  # the tiny recipe reads no data
+evaluator = respkit.recipes.common.evaluator
+
+def noted(*args, **kwargs):
+    evaluate, log = evaluator(*args, **kwargs), os.path.join({out!r}, "evaluations.rank" + os.environ["RANK"])
+
+    def evaluate_noted():
+        done = open(log).read().split() if os.path.exists(log) else []
+        if os.environ.get("{crash}") == str(len(done) + 1):
+            raise RuntimeError("simulated crash")
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        with open(log, "a") as file:
+            file.write(str(os.getpid()) + chr(10))
+        return evaluate()
+
+    return evaluate_noted
+
+respkit.recipes.common.evaluator = noted
 from respkit.__main__ import main
 sys.exit(main(["run", "tiny_ddp", "--profile", "quick", "--out", {out!r}]))
 """
@@ -97,7 +114,7 @@ sys.exit(main(["run", "tiny_ddp", "--profile", "quick", "--out", {out!r}]))
 
 def torchrun(tmp_path: Path, out: Path, **env: str) -> subprocess.CompletedProcess:
     script = tmp_path / "worker.py"
-    script.write_text(WORKER.format(tests=str(Path(__file__).parent), out=str(out)))
+    script.write_text(WORKER.format(tests=str(Path(__file__).parent), out=str(out), crash=CRASH_ENV))
     with socket.socket() as s:  # a free port on the loopback for the rendezvous
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -152,7 +169,6 @@ def test_two_processes_train_like_one_and_resume_under_torchrun(tmp_path, monkey
     crashed = torchrun(tmp_path, out, **{CRASH_ENV: "3"})
     assert crashed.returncode != 0 and "simulated crash" in crashed.stderr + crashed.stdout
     assert not list(out.glob("*.json"))
-    (workdir,) = out.glob("work/*/seed0")
 
     # Resuming in one process would not continue the same run: refused, saying why.
     with pytest.raises(ValueError, match="written by 2 process"):
@@ -163,7 +179,7 @@ def test_two_processes_train_like_one_and_resume_under_torchrun(tmp_path, monkey
     (path,) = out.glob("*.json")
     results = json.loads(path.read_text())
     for rank in (0, 1):  # each process evaluated 2 epochs, then the resumed one only the third
-        pids = (workdir / f"evaluations.rank{rank}").read_text().split()
+        pids = (out / f"evaluations.rank{rank}").read_text().split()
         assert len(pids) == 3 and pids[0] == pids[1] != pids[2]
 
     expected, got = single["metrics_per_seed"][0], results["metrics_per_seed"][0]

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 import respkit.experiments as experiments
 from respkit.__main__ import main, parse_value
 from respkit.experiments import load_results, run_experiment, run_experiments
 from respkit.profiles import seed_processes
-from respkit.recipes import get_recipe, list_recipes, register_recipe
-from respkit.recipes.base import Recipe, RecipeConfig
+from respkit.recipes import common, get_recipe, list_recipes, register_recipe
+from respkit.recipes.base import Recipe, RecipeConfig, Stage
 from respkit.report import chance_level, degenerate, margins, results_table
-from respkit.train import Supervised, TrainConfig, Trainer
+from respkit.train import Supervised, TrainConfig
 
 PROVENANCE_KEYS = {
     "recipe",
@@ -57,21 +59,29 @@ class ToyConfig(RecipeConfig):
 
 @register_recipe("toy")
 class Toy(Recipe):
-    """A tiny supervised MLP, for the tests."""
+    """A linear classifier of random points, for the tests."""
 
     Config = ToyConfig
     seeds_run: list[int] = []
 
-    def run(self, config: ToyConfig, data, seed: int, workdir: Path) -> dict[str, float]:
-        if seed < 0:
-            raise ValueError(f"toy: seed {seed} is negative")
+    def data(self, config: ToyConfig, data) -> common.Splits:
+        if config.items < 1:
+            raise ValueError(f"toy: {config.items} items")
+        seed = torch.initial_seed()  # the run's: its caller seeded torch with it
         self.seeds_run.append(seed)
         print(f"toy trains seed {seed}")
-        x = torch.randn(config.items, 4)
-        dataset = TensorDataset(x, (x[:, 0] > 0).long())
-        trainer = Trainer(Supervised(nn.Linear(4, 2)), config.train, checkpoint_dir=workdir, progress=False)
-        history = trainer.fit(DataLoader(dataset, batch_size=4, shuffle=True))
-        return {"loss": history.epoch_loss[-1], "score": 0.5 + 0.1 * seed}
+
+        def points(n: int) -> common.InMemory:
+            x = torch.randn(n, 4)
+            return common.InMemory(x, (x[:, 0] > 0).long().numpy(), np.arange(n), ["Normal", "Other"])
+
+        return common.Splits(train=points(config.items), val=points(16))
+
+    def model(self, config: ToyConfig, splits: common.Splits) -> nn.Module:
+        return nn.Linear(4, 2)
+
+    def stages(self, config: ToyConfig, splits: common.Splits, model: nn.Module):
+        yield Stage("train", Supervised(model), DataLoader(splits.train, batch_size=4, shuffle=True), config.train)
 
 
 class FakeData:
@@ -106,12 +116,13 @@ def test_results_file_has_provenance_and_is_reused(tmp_path, capsys):
         "cuda_device",
         "seed_processes",
     }
-    assert stored["summary"]["score"]["mean"] == pytest.approx(0.55)
+    scores = [metrics["score"] for metrics in stored["metrics_per_seed"]]
+    assert stored["summary"]["score"]["mean"] == pytest.approx(statistics.mean(scores))
     assert 0 < stored["cpu_seconds"] <= stored["wall_seconds"] * stored["hardware"]["cpu_count"] + 1
-    assert stored["summary"]["score"]["std"] == pytest.approx(0.1 / 2**0.5)  # sample std of 0.5, 0.6
+    assert stored["summary"]["score"]["std"] == pytest.approx(statistics.stdev(scores))  # the sample std
     assert stored["summary"]["score"]["n"] == 2 and len(stored["metrics_per_seed"]) == 2
     assert stored["command"].startswith("run_experiment('toy'")
-    assert (tmp_path / "work" / path.stem / "seed1" / "last.pt").exists()  # the recipe's checkpoints
+    assert (tmp_path / "work" / path.stem / "seed1" / "train" / "last.pt").exists()  # the stage's checkpoints
 
     # Same run, data moved elsewhere on disk: loaded, not trained again.
     capsys.readouterr()
@@ -153,8 +164,10 @@ def test_seeds_in_processes_of_their_own_give_the_same_results_and_log(tmp_path,
     assert lines == [line for line in log_in_turn.splitlines() if line.startswith("toy ")]
     assert lines[:2] == ["toy trains seed 0", f"toy seed 0: {experiments.headline(in_turn['metrics_per_seed'][0])}"]
     # A seed that fails in its process fails the experiment here, with its own error.
-    with pytest.raises(ValueError, match="seed -1 is negative"):
-        run_experiment("toy", profile="quick", seeds=(0, -1), data=FakeData(), out_dir=tmp_path / "d")
+    with pytest.raises(ValueError, match="toy: 0 items"):
+        run_experiment(
+            "toy", profile="quick", seeds=(0, 1), data=FakeData(), out_dir=tmp_path / "d", overrides={"items": 0}
+        )
     # A plain script would be run again by each fresh process: its seeds take turns.
     monkeypatch.setitem(sys.modules, "__main__", SimpleNamespace(__spec__=None, __file__="train.py"))
     script = run_experiment("toy", profile="quick", seeds=(0, 1, 2), data=FakeData(), out_dir=tmp_path / "c")
@@ -286,10 +299,14 @@ def test_registry():
         get_recipe("nope")
     with pytest.raises(TypeError, match="must be a Recipe subclass"):
         register_recipe("broken")(SimpleNamespace(run=lambda *a: {}))
-    misplaced = type("Misplaced", (Recipe,), {"Config": ToyConfig, "run": Toy.run, "__module__": "respkit.recipes.foo"})
+    misplaced = type(
+        "Misplaced", (Recipe,), {"Config": ToyConfig, "stages": Toy.stages, "__module__": "respkit.recipes.foo"}
+    )
     with pytest.raises(ValueError, match="must live in respkit.recipes.bar"):
         register_recipe("bar.variant")(misplaced)
-    elsewhere = type("Elsewhere", (Recipe,), {"Config": ToyConfig, "run": Toy.run, "__module__": "another.module"})
+    elsewhere = type(
+        "Elsewhere", (Recipe,), {"Config": ToyConfig, "stages": Toy.stages, "__module__": "another.module"}
+    )
     with pytest.raises(ValueError, match="registered twice"):
         register_recipe("toy")(elsewhere)
 
@@ -300,7 +317,8 @@ def test_cli_run_and_list(tmp_path, capsys):
 
     assert main(["list"]) == 0
     assert any(
-        line.startswith("toy") and "A tiny supervised MLP" in line for line in capsys.readouterr().out.splitlines()
+        line.startswith("toy") and "A linear classifier of random points" in line
+        for line in capsys.readouterr().out.splitlines()
     )
 
     argv = ["run", "toy", "--profile", "quick", "--seeds", "2", "--out", str(tmp_path), "--set", "train.lr=0.02"]
@@ -310,12 +328,11 @@ def test_cli_run_and_list(tmp_path, capsys):
     stored = load_results(path)
     assert path.parent == tmp_path and stored["seeds"] == [0, 1] and stored["config"]["train"]["lr"] == 0.02
     assert stored["command"] == "python -m respkit " + " ".join(argv)
-    # A short table: the headline metrics only (the toy reports a score), the rest is in the file.
-    assert out.strip().splitlines()[-4:-1] == [
-        "| recipe | profile | seeds | score |",
-        "| --- | --- | --- | --- |",
-        "| toy | quick | 2 | 55.00 ± 7.07 |",
-    ]
+    # A short table: the headline metrics only, the rest is in the file.
+    header, _, row = out.strip().splitlines()[-4:-1]
+    assert header == "| recipe | profile | seeds | score | se | sp | flag |"
+    score = stored["summary"]["score"]
+    assert row.startswith(f"| toy | quick | 2 | {100 * score['mean']:.2f} ± {100 * score['std']:.2f} |")
 
     assert main(argv) == 0
     assert f"loaded results from {path.name}" in capsys.readouterr().out

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from respkit.losses import NTXent, PatchMixContrastiveLoss, SupCon, mixed_cross_entropy
+from respkit.losses import NTXent, PatchMixContrastiveLoss, SupCon, mixed_cross_entropy, patchmix_projector
 
 
 def unit(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -69,7 +69,7 @@ def test_supcon_gradient_matches_the_loop_gradient():
     base = unit(5, 2, 4)
     labels = torch.tensor([0, 1, 0, 1, 1])
     grads = []
-    for compute in (lambda f: SupCon(0.2)(f, labels), lambda f: supcon_loop_torch(f, labels, 0.2)):
+    for compute in (lambda f: SupCon(0.2)(f, labels), lambda f: supcon_loop_torch(F.normalize(f, dim=-1), labels, 0.2)):
         f = base.clone().requires_grad_(True)
         compute(f).backward()
         grads.append(f.grad)
@@ -121,10 +121,17 @@ def test_supcon_is_stable_at_a_small_temperature():
     assert loss.item() == pytest.approx(supcon_loop(features.double(), labels, 0.005).item(), rel=1e-4)
 
 
+def test_supcon_normalises_its_embeddings_itself():
+    """The embedding contract of every contrastive loss: raw projections in, cosine similarities inside."""
+    features, labels = unit(5, 2, 4), torch.tensor([0, 0, 1, 2, 1])
+    scale = torch.tensor([0.5, 3.0, 1.0, 7.0, 0.1], dtype=features.dtype)[:, None, None]
+    assert SupCon(0.1)(features * scale, labels).item() == pytest.approx(
+        SupCon(0.1)(features, labels).item(), rel=1e-12
+    )
+
+
 def test_supcon_rejects_bad_input():
     features = unit(4, 2, 3)
-    with pytest.raises(ValueError, match="normalised"):
-        SupCon()(features * 1.01, torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match=r"\[batch, n_views, dim\]"):
         SupCon()(features[:, 0], torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="labels"):
@@ -161,9 +168,9 @@ def test_mixed_cross_entropy_matches_its_definition():
         mixed_cross_entropy(logits, y, perm, torch.ones(5))
 
 
-def patchmix_loop(loss: PatchMixContrastiveLoss, z_clean, z_mixed, perm, lam) -> torch.Tensor:
+def patchmix_loop(loss: PatchMixContrastiveLoss, z_clean, query, perm, lam) -> torch.Tensor:
     anchor = F.normalize(z_clean, dim=1)
-    query = F.normalize(loss.projector(z_mixed), dim=1)
+    query = F.normalize(query, dim=1)
     total = 0.0
     for i in range(len(z_clean)):
         logits = torch.stack([query[i] @ anchor[j] / loss.temperature for j in range(len(z_clean))])
@@ -177,20 +184,24 @@ def patchmix_loop(loss: PatchMixContrastiveLoss, z_clean, z_mixed, perm, lam) ->
 
 def test_patchmix_loss_matches_the_loop_and_stops_the_anchor_gradient():
     torch.manual_seed(0)
-    loss = PatchMixContrastiveLoss(dim=8, hidden=16, temperature=0.06).double()
+    loss, projector = PatchMixContrastiveLoss(temperature=0.06), patchmix_projector(8, 16).double()
     z_clean = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
     z_mixed = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
     perm = torch.tensor([2, 1, 0, 5, 3, 4])  # item 1 is its own partner
-    value = loss(z_clean, z_mixed, perm, 0.7)
-    assert value.item() == pytest.approx(patchmix_loop(loss, z_clean, z_mixed, perm, 0.7).item(), rel=1e-9)
+    value = loss(z_clean, projector(z_mixed), perm, 0.7)
+    expected = patchmix_loop(loss, z_clean, projector(z_mixed), perm, 0.7)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-9)
     value.backward()
     assert z_clean.grad is None  # stop-gradient on the anchor
     assert z_mixed.grad is not None and z_mixed.grad.abs().sum() > 0
-    assert all(p.grad is not None for p in loss.projector.parameters())
+    assert all(p.grad is not None for p in projector.parameters())
+    assert list(loss.parameters()) == []  # the loss holds no weights: the projector is the objective's
+    scaled = loss(3 * z_clean, 0.5 * projector(z_mixed), perm, 0.7)  # it normalises its embeddings itself
+    assert scaled.item() == pytest.approx(value.item(), rel=1e-9)
 
 
 def test_patchmix_loss_rejects_bad_shapes():
-    loss = PatchMixContrastiveLoss(dim=8, hidden=8)
-    with pytest.raises(ValueError, match="z_clean and z_mixed"):
+    loss = PatchMixContrastiveLoss()
+    with pytest.raises(ValueError, match="z_clean and query"):
         loss(torch.randn(4, 8), torch.randn(4, 7), torch.arange(4), 0.5)
     assert "temperature=0.06" in repr(loss)

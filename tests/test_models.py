@@ -20,12 +20,23 @@ def test_registry_lists_every_family():
         create_model("resnet19")
 
 
-# One cheap configuration per family, for the checks that build every family.
+# One cheap configuration per classifier family, for the checks that build every family.
 CHEAP = {"cnn_small": {}, "resnet18": {"width": 8}, "ast_tiny": {"n_mels": 32, "input_frames": 48}, "dass_tiny": {}}
+# Detectors answer per frame (``[B, C, T]``), not per clip: they are not SpectrogramClassifiers.
+DETECTORS = {"crnn": {"n_mels": 32, "widths": (4, 8), "pools": (4, 2), "hidden": 8}}
 
 
 def test_every_family_has_a_cheap_configuration_here():
-    assert {model_class(name) for name in CHEAP} == {model_class(name) for name in list_models()}
+    assert {model_class(name) for name in CHEAP | DETECTORS} == {model_class(name) for name in list_models()}
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_detectors_answer_every_frame_and_have_no_weights_to_load(name):
+    model = create_model(name, num_classes=3, **DETECTORS[name])
+    assert type(model) is model_class(name) and not isinstance(model, SpectrogramClassifier)
+    assert model(torch.randn(2, 1, 32, 17)).shape == (2, 3, 17)
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        create_model(name, pretrained="audioset")
 
 
 def test_every_factory_takes_pretrained_and_a_falsy_value_means_random_weights():

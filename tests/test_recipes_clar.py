@@ -92,18 +92,13 @@ def test_standardize_is_per_item_and_channel():
 
 
 def test_label_fraction_keeps_classes_in_proportion():
-    class Labels:  # the part of a dataset that subsample reads
-        labels = np.array([0] * 90 + [1] * 10)
-        classes, groups, meta, sample_rate = ["a", "b"], np.arange(100), [None] * 100, 8000
-
-        def __len__(self):
-            return 100
-
-    picked = clar.labelled_indices(Labels(), 0.2, seed=0)
+    labels = np.array([0] * 90 + [1] * 10)
+    picked = clar.labelled_indices(labels, 0.2, seed=0)
     assert len(picked) == 20 and len(set(picked)) == 20
-    assert np.bincount(Labels.labels[picked]).tolist() == [18, 2]
-    assert not np.array_equal(picked, clar.labelled_indices(Labels(), 0.2, seed=1))  # the seed draws the labels
-    assert np.array_equal(clar.labelled_indices(Labels(), 1.0, seed=0), np.arange(100))
+    assert np.bincount(labels[picked]).tolist() == [18, 2]
+    assert not np.array_equal(picked, clar.labelled_indices(labels, 0.2, seed=1))  # the seed draws the labels
+    assert np.array_equal(clar.labelled_indices(labels, 1.0, seed=0), np.arange(100))
+    assert np.bincount(labels[clar.labelled_indices(labels, 0.01, seed=0)]).tolist() == [1, 1]  # one per class
     with pytest.raises(ValueError, match="label_fraction"):
         clar.CLARConfig(label_fraction=0.0)
     with pytest.raises(ValueError, match="augmentations"):
@@ -111,9 +106,11 @@ def test_label_fraction_keeps_classes_in_proportion():
 
 
 def test_streams_give_balanced_labelled_and_label_free_unlabelled_batches():
-    waves, labels = torch.randn(40, 1, 10), torch.tensor([0] * 36 + [1] * 4)
-    events = clar.Events(train=None, waves={"train": waves}, labels={"train": labels}, groups={})
-    streams = Streams(**clar.streams(events, np.arange(40), batch_size=8))
+    train = common.InMemory(torch.randn(40, 1, 10), [0] * 36 + [1] * 4, np.arange(40) // 4, ["a", "b"])
+    streams = Streams(
+        labelled=clar.labelled_stream(train, np.arange(40), batch_size=8),
+        unlabelled=clar.unlabelled_stream(train, batch_size=8),
+    )
     torch.manual_seed(0)
     batches = list(streams)
     torch.manual_seed(0)  # the order comes from torch's global generator, which the trainer reseeds per epoch
@@ -123,6 +120,10 @@ def test_streams_give_balanced_labelled_and_label_free_unlabelled_batches():
     drawn = torch.cat([b["labelled"][1] for b in batches])
     assert 0.3 < drawn.float().mean() < 0.7  # balanced, although 1 event in 10 is of class 1
     assert all(isinstance(b["unlabelled"], torch.Tensor) and b["unlabelled"].shape == (8, 1, 10) for b in batches)
+    # As many labelled batches as unlabelled ones, however few events are labelled.
+    assert len(clar.labelled_stream(train, np.array([0, 36]), batch_size=8)) == 5
+    with pytest.raises(ValueError, match="no batch"):
+        clar.unlabelled_stream(train, batch_size=64)
 
 
 @pytest.mark.parametrize("recipe", ["clar.supervised", "clar.joint", "clar.pretrain_finetune"])
@@ -132,7 +133,7 @@ def test_recipe_runs_on_the_simulator(simulated, tmp_path, recipe):
         recipe, profile="quick", data=simulated, out_dir=tmp_path, overrides={**TINY, "label_fraction": 0.25}
     )
     metrics = results["metrics_per_seed"][0]
-    assert set(metrics) >= {"score", "se", "sp", "labelled_events"}
+    assert set(metrics) >= {"score", "se", "sp"}
     assert 0.0 <= metrics["score"] <= 1.0
     assert metrics["score"] == pytest.approx((metrics["se"] + metrics["sp"]) / 4 + metrics["hs"] / 2)
     artifacts = RunArtifacts.of(results)
@@ -146,6 +147,10 @@ def test_recipe_runs_on_the_simulator(simulated, tmp_path, recipe):
     for stage, history in histories.items():
         epochs = TINY["finetune" if stage == "finetune" else "train"].epochs
         assert len(history.step_loss) == epochs * steps, stage
+    # The last stage is scored on the held-out patients after every epoch; an earlier one is not.
+    *earlier, last = histories.values()
+    assert len(last.eval) == len(last.train) and all("score" in scored for scored in last.eval)
+    assert all(not scored for history in earlier for scored in history.eval)
     # Each stage logs exactly the terms of its method.
     terms = {stage: set(h.train[0]) - {"loss"} for stage, h in histories.items()}
     assert (
@@ -162,11 +167,15 @@ def test_recipe_runs_on_the_simulator(simulated, tmp_path, recipe):
 def test_held_out_patients_are_unseen_in_training(simulated):
     config = clar.CLARConfig.for_profile("quick")
     events = clar.load_events(config, simulated)
-    assert not set(events.train.groups) & set(events.groups["val"])
-    assert events.waves["train"].shape[1:] == events.waves["val"].shape[1:] == (1, round(config.duration * 8000))
-    assert torch.equal(events.labels["train"], torch.as_tensor(events.train.labels))
+    assert not set(events.train.groups) & set(events.val.groups)
+    assert events.train.x.shape[1:] == events.val.x.shape[1:] == (1, round(config.duration * 8000))
+    assert torch.equal(events.train.y, torch.as_tensor(events.train.labels))
     # The held-out patients depend on split_seed only, not on anything the runs vary.
-    assert events is clar.load_events(config.replace(label_fraction=0.1, temperature=0.2), simulated)
+    again = clar.load_events(config.replace(label_fraction=0.1, temperature=0.2), simulated)
+    assert np.array_equal(again.val.groups, events.val.groups) and torch.equal(again.val.x, events.val.x)
+    # At another rate the same events are resampled: the same items, proportionally longer.
+    faster = clar.load_events(config.replace(sample_rate=16000), simulated)
+    assert faster.val.x.shape == (len(events.val), 1, round(config.duration * 16000))
 
 
 def test_pretraining_is_shared_across_label_fractions(simulated, tmp_path):
@@ -179,7 +188,7 @@ def test_pretraining_is_shared_across_label_fractions(simulated, tmp_path):
             out_dir=tmp_path,
             overrides={**TINY, "label_fraction": fraction},
         )
-    shared = sorted((tmp_path / "work").glob("clar-pretrain-*"))
+    shared = sorted((tmp_path / "work" / "stages").glob("pretrain-*"))
     assert len(shared) == 1
     runs = sorted(p for p in (tmp_path / "work").glob("clar.pretrain_finetune-*"))
     pretrain_losses = [json.loads((p / "seed0" / "history.json").read_text())["pretrain"]["step_loss"] for p in runs]

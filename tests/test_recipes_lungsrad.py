@@ -174,7 +174,7 @@ def test_objective_adds_each_axis_with_its_weight():
     assert 0 < out["cl_time"] < 10 and 0 < out["cl_freq"] < 10
     out["loss"].backward()
     for axis in ("time", "freq"):
-        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in objective.contrastive[axis].parameters())
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in objective.projectors[axis].parameters())
     zero = PatchMixCL(model, objective.mixers, {"time": 0.0, "freq": 0.0}, temperature=0.2)
     out = zero(batch())
     torch.testing.assert_close(out["loss"], out["ce"], check_device=False)
@@ -248,10 +248,10 @@ def test_saved_weights_reproduce_the_held_out_predictions(simulated, runs):
     model = load_trained_model(results, seed=1)
     assert any(isinstance(m, GaussianSmoothing) for m in model.modules())
     config = replace(LungSRADConfig.for_profile("quick"), duration=1.0, max_train=24, max_val=16, max_test=12)
-    val = load_features(simulated, config)["val"]
+    val = load_features(simulated, config).val
     predictions = predict(model, common.eval_loader(val, config), "cpu")
     np.testing.assert_array_equal(predictions.y_pred, RunArtifacts.of(results, 1).predictions["val"].y_pred)
-    assert (work_folder(results, seed=1) / "last.pt").is_file()  # the trainer's checkpoint, for resuming
+    assert (work_folder(results, seed=1) / "train" / "last.pt").is_file()  # the trainer's checkpoint, for resuming
 
 
 def test_input_batch_is_the_models_input(simulated):

@@ -43,7 +43,7 @@ def test_full_profile_is_the_papers_protocol_on_icbhi():
         assert (config.n_mels, config.frame_shift_ms, config.standardize) == (128, 10.0, False)
         assert (config.freq_mask, config.time_mask, config.mix_mode, config.mix_alpha) == (48, 160, "random", 1.0)
         assert (config.temperature, config.cl_weight, config.projector_dim, config.batch_size) == (0.06, 1.0, 768, 8)
-        assert config.selection == "val" and config.max_train is None and not config.balanced
+        assert config.selection == "valid" and config.max_train is None and not config.balanced
         train = config.train
         assert (train.epochs, train.lr, train.optimizer, train.weight_decay) == (50, 5e-5, "adam", 1e-6)
         assert (train.min_lr_ratio, train.weight_averaging, train.warmup_epochs, train.amp) == (1e-3, 0.5, 0.0, True)
@@ -72,9 +72,9 @@ def test_full_recipe_loads_audioset_weights_on_their_grid(monkeypatch):
     ((source, loaded),) = calls
     assert source == "audioset" and loaded is model is objective.model
     assert model.pos_grid == (12, 101)  # AudioSet's positions (1024 frames), cut to 12 x 79 at forward time
-    ((name, contrastive),) = objective.contrastive.items()
+    ((name, projector),) = objective.projectors.items()
     assert name == "patch" and objective.mixers["patch"].mode == "random" and objective.weights == {"patch": 1.0}
-    assert contrastive.projector[0].in_features == 768 and contrastive.temperature == 0.06
+    assert projector[0].in_features == 768 and objective.contrastive.temperature == 0.06
 
 
 def test_config_rejects_bad_values():
@@ -151,7 +151,7 @@ def test_contrastive_objective_is_ce_plus_weighted_patch_mix_loss(tiny_batch):
     z_mixed = model.forward_features(augmented, mix=lambda p: mix.mixed)
     # The paper's equation, term by term: anchors are the clean features, queries the projected mixed ones.
     anchors = F.normalize(z, dim=1)
-    queries = F.normalize(objective.contrastive["patch"].projector(z_mixed), dim=1)
+    queries = F.normalize(objective.projectors["patch"](z_mixed), dim=1)
     cl = 0.0
     for i in range(6):
         sims = queries[i] @ anchors.T / 0.1
@@ -189,7 +189,7 @@ def official_score(y_true, y_pred):
 def test_recipe_reports_the_official_score_of_its_predictions(simulated, tmp_path, method):
     results = run_experiment(f"patchmix.{method}", profile="quick", data=simulated, out_dir=tmp_path, overrides=TINY)
     metrics, artifacts = results["metrics_per_seed"][0], RunArtifacts.of(results)
-    assert set(artifacts.predictions) == {"val", "inter", "intra"}
+    assert set(artifacts.predictions) == {"valid", "val", "inter", "intra"}
     for split, prefix in [("val", ""), ("inter", "inter_")]:
         p = artifacts.predictions[split]
         assert len(p.y_true) > 0 and p.scores.shape == (len(p.y_true), 2)
@@ -241,7 +241,8 @@ def test_test_set_selection_is_explicit_and_picks_the_best_test_epoch(simulated,
 
 
 def test_the_full_protocol_runs_on_icbhi(simulated, tmp_path):
-    """The full profile's data path (ICBHI at 16 kHz, its official test side, epoch chosen on val), shrunk."""
+    """The full profile's data path (ICBHI at 16 kHz, its official test side, epoch chosen on validation
+    patients), shrunk."""
     results = run_experiment(
         "patchmix.finetune",
         profile="full",
@@ -258,5 +259,5 @@ def test_the_full_protocol_runs_on_icbhi(simulated, tmp_path):
         },
     )
     metrics, artifacts = results["metrics_per_seed"][0], RunArtifacts.of(results)
-    assert set(artifacts.predictions) == {"val", "test"} and metrics["test_floor"] == pytest.approx(0.5)
+    assert set(artifacts.predictions) == {"valid", "val", "test"} and metrics["test_floor"] == pytest.approx(0.5)
     assert metrics["best_epoch"] == artifacts.history.best_epoch == int(np.argmax(artifacts.history.metric("score")))

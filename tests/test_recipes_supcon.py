@@ -19,7 +19,7 @@ from respkit.inference import record_label_from_windows, window_label, window_st
 from respkit.losses import SupCon, mixed_cross_entropy
 from respkit.mix import MixUp
 from respkit.models import ProjectionHead, create_model
-from respkit.recipes import common, supcon, supcon_stages
+from respkit.recipes import common, get_recipe, supcon
 from respkit.runs import RunArtifacts
 from respkit.train import TrainConfig, Trainer
 from respkit.train.supcon import LinearProbe, ProjectionClassifier, SupConObjective
@@ -107,7 +107,7 @@ def test_supcon_objective_is_supcon_of_each_views_normalised_projection():
     torch.manual_seed(0)
     model = create_model("resnet18", num_classes=2, width=4).eval()
     projector = ProjectionHead(model.num_features, model.num_features, 8)
-    objective = SupConObjective(model, projector, temperature=0.1).eval()
+    objective = SupConObjective(model, projector, SupCon(0.1)).eval()
     views, y = torch.randn(6, 2, 1, 16, 20), torch.tensor([0, 1, 0, 1, 1, 0])
     # By hand: encode every view on its own, in a loop.
     z = torch.stack(
@@ -147,7 +147,7 @@ def test_windows_config_needs_a_record_task():
         supcon.WindowsConfig(task="1-2")
     with pytest.raises(ValueError, match="task must be one of"):
         supcon.BaselineConfig(task="3-1")
-    assert supcon.clip_frames(3.0, 128) == 188 and supcon.WindowsConfig().clip_seconds == 3.0
+    assert supcon.clip_frames(supcon.BaselineConfig()) == 188 and supcon.WindowsConfig().clip_seconds == 3.0
 
 
 def _run(name, simulated, out, **overrides):
@@ -182,7 +182,7 @@ def test_recipes_run_share_the_encoder_and_save_their_predictions(simulated, tmp
         assert rescored["score"] == pytest.approx(summary["score"])
         assert art.embeddings["val"].shape == (len(held_out.y_true), 32)  # 8 · width
     # supcon.mixup found supcon.supcon's finished encoder instead of training another one.
-    assert len(list((tmp_path / "work" / "supcon-encoders").iterdir())) == 1
+    assert len(list((tmp_path / "work" / "stages").glob("pretrain-*"))) == 1
     pre = [RunArtifacts.of(results[n]).histories["pretrain"] for n in ("supcon.supcon", "supcon.mixup")]
     assert pre[0].step_loss == pre[1].step_loss and len(pre[0].step_loss) == 2
     # Held-out patients: the same for every recipe, and none of them in training.
@@ -220,7 +220,7 @@ def test_window_training_set_is_the_training_records_cut_as_in_evaluation(simula
     config = supcon.WindowsConfig(max_train=None, **{k: TINY[k] for k in ("n_mfcc", "hop_length")})
     transform = supcon.features(config)
     records = common.splits(simulated, config, duration=None)
-    window_set = supcon_stages.window_training_set(simulated, config, transform, records.train)
+    window_set = get_recipe("supcon.windows").data(config, simulated).train
     window, step = 3 * 8000, 2 * 8000
     events = SPRSound(simulated.sprsound.root, split="train", level="event", task="1-2")
     # Every window of every training record, in order, and nothing from held-out patients.
@@ -340,6 +340,6 @@ def test_public_recipe_reads_the_projection_and_stage2_variants_share_an_encoder
     assert public.embeddings["val"].shape[1] == 8  # the normalised projection, not the 32 encoder features
     np.testing.assert_allclose(np.linalg.norm(public.embeddings["val"], axis=1), 1.0, rtol=1e-5)
     _run("supcon.public", simulated, tmp_path, eval_crop="centre", probe_encoder_mode="eval")
-    assert len(list((tmp_path / "work" / "supcon-encoders").iterdir())) == 1
+    assert len(list((tmp_path / "work" / "stages").glob("pretrain-*"))) == 1
     _run("supcon.mixup", simulated, tmp_path)
-    assert len(list((tmp_path / "work" / "supcon-encoders").iterdir())) == 2
+    assert len(list((tmp_path / "work" / "stages").glob("pretrain-*"))) == 2

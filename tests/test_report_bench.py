@@ -129,6 +129,11 @@ def test_a_reused_supcon_encoder_is_charged_to_the_run_that_reused_it():
         config=config,
     )
     second = make_run("supcon.mixup", [Y], cpu_seconds=60, started="2026-01-01T02:00:00", config=config)
+    # Each file names the encoder folders its seeds used (the runner's stage-1 key); different ones: no sharing.
+    first.results["shared_stages"] = [{"pretrain": "pretrain-0123"}]
+    second.results["shared_stages"] = [{"pretrain": "pretrain-4567"}]
+    assert report.charged_minutes([first, second]) == ({"supcon.supcon": 3, "supcon.mixup": 1}, None)
+    second.results["shared_stages"] = [{"pretrain": "pretrain-0123"}]
     charged, note = report.charged_minutes([first, second])
     assert charged["supcon.mixup"] == pytest.approx(1 + 3) and charged["supcon.supcon"] == pytest.approx(3)
     assert "reused the encoder" in note
@@ -136,6 +141,7 @@ def test_a_reused_supcon_encoder_is_charged_to_the_run_that_reused_it():
     cost = report.budget_tables([first, second], charged).split("\n\n")[1]
     assert "| 4.0 (own 1.0) |" in cost and "| 3.0 |" in cost
     overlapping = make_run("supcon.mixup", [Y], cpu_seconds=60, started="2026-01-01T00:30:00", config=config)
+    overlapping.results["shared_stages"] = first.results["shared_stages"]
     charged, note = report.charged_minutes([first, overlapping])
     assert charged["supcon.mixup"] == pytest.approx(1) and "ran while" in note
 
@@ -170,23 +176,43 @@ def test_a_paired_comparison_finds_a_clear_gap_and_says_so():
 
 
 def test_design_facts_read_from_the_configs():
-    supcon = {"n_mfcc": 32, "pretrain": {"epochs": 6}, "finetune": {"epochs": 4}, "width": 16}
-    clar = {
-        "features": {"kind": "clar"},
-        "contrastive_weight": 1.0,
-        "model": "resnet18",
-        "model_kwargs": {"width": 16},
-        "train": {"epochs": 6},
-    }
-    ast = {"n_mels": 32, "model": "ast_tiny", "model_kwargs": {"embed_dim": 96}, "train": {"epochs": 6}}
-    dass = {"n_mels": 32, "model": "dass_tiny", "model_kwargs": {"dims": [16, 32, 64, 128]}, "train": {"epochs": 6}}
-    assert report.features(supcon) == "MFCC (32 coefficients)" and report.features(ast) == "log-mel (32 bands)"
-    assert report.features(clar).startswith("CLAR's three channels")
-    assert report.training(supcon).endswith("a linear classifier on the frozen encoder")
-    assert report.training(ast) == "end to end" and "NT-Xent" in report.training(clar)
-    assert report.epochs(supcon) == "6 + 4" and report.epochs(ast) == "6"
-    assert report.network(supcon) == "resnet18, width 16" and report.network(ast) == "ast_tiny, width 96"
-    assert report.network(dass) == "dass_tiny, widths 16 to 128"
+    """Each recipe describes the config its results file stored (missing fields take their defaults)."""
+    supcon = make_run(
+        "supcon.supcon", [Y], config={"n_mfcc": 32, "pretrain": {"epochs": 6}, "finetune": {"epochs": 4}, "width": 16}
+    )
+    clar = make_run(
+        "clar.joint",
+        [Y],
+        config={
+            "features": {"kind": "clar"},
+            "model": "resnet18",
+            "model_kwargs": {"width": 16},
+            "train": {"epochs": 6},
+        },
+    )
+    ast = make_run(
+        "patchmix.cl",
+        [Y],
+        config={"n_mels": 32, "model": "ast_tiny", "model_kwargs": {"embed_dim": 96}, "train": {"epochs": 6}},
+    )
+    dass = make_run(
+        "lungsrad.full",
+        [Y],
+        config={
+            "n_mels": 32,
+            "model": "dass_tiny",
+            "model_kwargs": {"dims": [16, 32, 64, 128]},
+            "train": {"epochs": 6},
+        },
+    )
+    supcon, clar, ast, dass = (report.design(run) for run in (supcon, clar, ast, dass))
+    assert supcon.features == "MFCC (32 coefficients)" and ast.features == "log-mel (32 bands)"
+    assert clar.features.startswith("CLAR's three channels")
+    assert supcon.training.endswith("a linear classifier on the frozen encoder")
+    assert ast.training == "end to end" and "NT-Xent" in clar.training
+    assert supcon.epochs == "6 + 4" and ast.epochs == "6"
+    assert supcon.network == "resnet18, width 16" and ast.network == "ast_tiny, width 96"
+    assert dass.network == "dass_tiny, widths 16 to 128"
 
 
 def test_clar_paper_is_speech_music_and_environmental_sounds():

@@ -3,7 +3,6 @@
 from types import SimpleNamespace
 
 import numpy as np
-import torch
 import torchaudio
 
 from respkit.report import clar as chapter
@@ -88,7 +87,7 @@ def test_loop_text_reads_the_first_and_last_steps_against_a_blind_guess():
 
 def test_domain_text_states_both_ratios_and_names_the_simulator():
     release = SimpleNamespace(meta=_meta(*["Normal"] * 6, "Wheeze", "Stridor"))
-    events = SimpleNamespace(labels={"train": torch.tensor([0, 0, 1])}, classes=["Normal", "Adventitious"])
+    events = SimpleNamespace(train=SimpleNamespace(labels=np.array([0, 0, 1])), classes=["Normal", "Adventitious"])
     real = chapter.domain_text(release, events, simulated=False)
     assert "3.0 normal events for every adventitious one in the release's training set" in real
     assert "and 2.0 in the 3 training events of this profile" in real

@@ -13,19 +13,20 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from respkit.experiments import run_experiment
-from respkit.recipes import Recipe, RecipeConfig, register_recipe
+from respkit.recipes import Recipe, RecipeConfig, common, register_recipe
+from respkit.recipes.base import Evaluation, Stage
 from respkit.scale import best_configuration, merge_results, run_sweep, sweep_table, varying_fields
-from respkit.train import Supervised, TrainConfig, Trainer
+from respkit.train import Supervised, TrainConfig
 
 GRID = {"train.lr": [0.05, 0.2]}
 SEEDS = (0, 1)
@@ -35,6 +36,7 @@ LOG = "trainings.log"  # one line per training started: "<lr> <seed> <pid>", bes
 @dataclass(frozen=True)
 class SweepConfig(RecipeConfig):
     pause: float = 0.5  # seconds of "work" per trial, so that a sweep can be killed midway
+    log: str = ""  # the file each training notes itself in (LOG beside the results files)
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(epochs=2, lr=0.1, optimizer="sgd", amp=False, log_every=3)
     )
@@ -46,31 +48,38 @@ class SweepConfig(RecipeConfig):
 
 @register_recipe("tiny_sweep")
 class TinySweep(Recipe):
-    """A 2-layer MLP on 48 random points; held-out accuracy and loss on 16 more."""
+    """A 2-layer MLP on 48 random points; held-out score and loss on 8 more (8 others validate)."""
 
     Config = SweepConfig
 
-    def run(self, config: SweepConfig, data, seed: int, workdir: Path) -> dict[str, float]:
-        out_dir = Path(workdir).parents[2]  # <out>/work/<results stem>/seed<k>
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with open(out_dir / LOG, "a") as log:  # one short append: atomic between processes
-            log.write(f"{config.train.lr} {seed} {os.getpid()}\n")
+    def data(self, config: SweepConfig, data) -> common.Splits:
+        if config.log:
+            Path(config.log).parent.mkdir(parents=True, exist_ok=True)
+            with open(config.log, "a") as log:  # one short append: atomic between processes
+                log.write(f"{config.train.lr} {torch.initial_seed()} {os.getpid()}\n")  # the run's seed
         time.sleep(config.pause)
         g = torch.Generator().manual_seed(100)
         x = torch.randn(64, 5, generator=g)
         y = (x[:, :2].sum(1) > 0).long()
-        torch.manual_seed(seed)
-        model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2))
-        loader = DataLoader(TensorDataset(x[:48], y[:48]), batch_size=8, shuffle=True)
-        trainer = Trainer(Supervised(model), replace(config.train, seed=seed), checkpoint_dir=workdir, progress=False)
-        history = trainer.fit(loader)
-        with torch.no_grad():
-            logits = model(x[48:])
-        return {
-            "score": (logits.argmax(1) == y[48:]).float().mean().item(),
-            "held_out_loss": F.cross_entropy(logits, y[48:]).item(),
-            "train_loss": history.epoch_loss[-1],
-        }
+
+        def part(items: slice) -> common.InMemory:
+            return common.InMemory(x[items], y[items].numpy(), np.arange(64)[items], ["Normal", "Other"])
+
+        return common.Splits(train=part(slice(0, 48)), valid=part(slice(48, 56)), val=part(slice(56, 64)))
+
+    def model(self, config: SweepConfig, splits: common.Splits) -> nn.Module:
+        return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2))
+
+    def stages(self, config: SweepConfig, splits: common.Splits, model: nn.Module):
+        loader = DataLoader(splits.train, batch_size=8, shuffle=True)
+        yield Stage("train", Supervised(model), loader, config.train)
+
+    def evaluate(self, config, splits, model, loaders, device) -> Evaluation:
+        evaluation = super().evaluate(config, splits, model, loaders, device)
+        held_out = evaluation.predictions["val"]
+        loss = -np.log(held_out.scores[np.arange(len(held_out.y_true)), held_out.y_true]).mean()
+        evaluation.metrics["held_out_loss"] = float(loss)
+        return evaluation
 
 
 class FakeData:
@@ -102,6 +111,7 @@ def sweep(out_dir: Path, **kwargs) -> list[dict]:
         "tiny_sweep",
         seeds=SEEDS,
         grid=GRID,
+        overrides={"log": str(out_dir / LOG)},
         profile="quick",
         data=FakeData(),
         out_dir=out_dir,
@@ -134,7 +144,7 @@ def test_sweep_trials_equal_runs_made_one_by_one(ray_address, tmp_path):
             seeds=(seed,),
             data=FakeData(),
             out_dir=tmp_path / "alone",
-            overrides={"train.lr": lr},
+            overrides={"train.lr": lr, "log": str(tmp_path / "sweep" / LOG)},
         )
         stored = json.loads(Path(result["path"]).read_text())
         assert stored["metrics_per_seed"] == alone["metrics_per_seed"]  # bit for bit

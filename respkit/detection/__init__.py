@@ -5,10 +5,14 @@ starts and ends, and its type.
   ``[n_classes, n_frames]`` and back;
 - :mod:`~respkit.detection.postprocess`: median filter, thresholds, gap filling, minimum length;
 - :mod:`~respkit.detection.metrics`: event-based F and ER (the challenge's), segment-based F and ER;
-- :mod:`~respkit.detection.baselines`: the "event everywhere" and energy-threshold floors.
+- :mod:`~respkit.detection.baselines`: the "event everywhere" and energy-threshold floors;
+- :mod:`~respkit.detection.dataset`: recordings as (log-mel, frame targets) pairs;
+- :mod:`~respkit.detection.tuning`: thresholds, median windows and the energy baseline chosen on validation
+  patients, and every detection score of a split.
 """
 
 from respkit.detection.baselines import energy_events, event_everywhere, frame_rms_db
+from respkit.detection.dataset import RecordingFrames
 from respkit.detection.metrics import (
     Counts,
     event_based_scores,
@@ -28,11 +32,24 @@ from respkit.detection.targets import (
     read_events,
     relabel,
 )
+from respkit.detection.tuning import (
+    EnergySettings,
+    PostProcessing,
+    choose_energy,
+    choose_postprocess,
+    detection_scores,
+)
 
 __all__ = [
     "CLASS_SETS",
     "Counts",
+    "EnergySettings",
     "Event",
+    "PostProcessing",
+    "RecordingFrames",
+    "choose_energy",
+    "choose_postprocess",
+    "detection_scores",
     "binarize",
     "detection_classes",
     "energy_events",

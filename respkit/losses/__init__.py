@@ -5,7 +5,7 @@ All take batches first and return a scalar mean; shapes and conventions are in e
 
 from respkit.losses.mixed import mixed_cross_entropy
 from respkit.losses.ntxent import NTXent
-from respkit.losses.patchmix import PatchMixContrastiveLoss
+from respkit.losses.patchmix import PatchMixContrastiveLoss, patchmix_projector
 from respkit.losses.supcon import SupCon
 
-__all__ = ["NTXent", "PatchMixContrastiveLoss", "SupCon", "mixed_cross_entropy"]
+__all__ = ["NTXent", "PatchMixContrastiveLoss", "SupCon", "mixed_cross_entropy", "patchmix_projector"]

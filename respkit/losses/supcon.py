@@ -19,6 +19,7 @@ out here (it is 1 when ``base_temperature = τ``). The SupCon recipe uses τ = 0
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -26,9 +27,9 @@ class SupCon(nn.Module):
     """Supervised contrastive loss: ``loss(features, labels=None)``.
 
     Args (forward):
-        features: ``[batch, n_views, dim]``, every vector L2-normalised (checked: a norm off 1 by
-            more than 1e-3 — or ten machine epsilons in half precision — raises ``ValueError``).
-            Normalise them first, e.g. ``F.normalize(projector(encoder(x)), dim=-1)``.
+        features: ``[batch, n_views, dim]``, the projections as the network gives them, e.g.
+            ``projector(encoder(x))``; the loss L2-normalises each vector (as every contrastive loss of
+            respkit does with its embeddings).
         labels: ``[batch]`` integer class of each item, or ``None`` (each item its own class:
             positives are the other views of the same item).
 
@@ -47,13 +48,7 @@ class SupCon(nn.Module):
         if features.dim() != 3:
             raise ValueError(f"features must be [batch, n_views, dim], got shape {tuple(features.shape)}")
         batch, n_views, _ = features.shape
-        norms = features.detach().float().norm(dim=-1)
-        tolerance = max(1e-3, 10 * torch.finfo(features.dtype).eps)
-        if not torch.allclose(norms, torch.ones_like(norms), rtol=0, atol=tolerance):
-            raise ValueError(
-                f"features must be L2-normalised along dim (norms in [{norms.min():.4f}, {norms.max():.4f}]); "
-                "apply torch.nn.functional.normalize(features, dim=-1) first"
-            )
+        features = F.normalize(features, dim=-1)  # cosine similarities below
         if labels is None:
             labels = torch.arange(batch, device=features.device)
         elif labels.shape != (batch,):

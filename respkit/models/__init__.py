@@ -6,6 +6,7 @@ Importing a family's module registers its configurations; add one line here per 
 from respkit.models import (  # noqa: F401  (registers the families)
     ast,
     cnn,
+    crnn,
     dass,  # noqa: F401  (registers dass_tiny / dass_small / dass_medium)
     resnet,
 )

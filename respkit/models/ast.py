@@ -41,6 +41,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import timm
 import torch
@@ -369,12 +370,19 @@ _SIZES = {  # name: (embed_dim, depth, num_heads, timm ImageNet DeiT with the sa
 
 
 def _create_ast(name: str, pretrained: str | None, **kwargs) -> AST:
+    """The AST of size ``name``; ``embed_dim``, ``depth`` and ``num_heads`` in ``kwargs`` override it (as timm's
+    factories allow), for random weights only: released weights have the published size."""
     embed_dim, depth, num_heads, deit_name = _SIZES[name]
+    size: dict[str, Any] = {"embed_dim": embed_dim, "depth": depth, "num_heads": num_heads}
+    overridden = sorted(k for k in size if k in kwargs and kwargs[k] != size[k])
+    if pretrained and overridden:
+        raise ValueError(f"{name}: weights {pretrained!r} have the published size; drop {', '.join(overridden)}")
+    size |= {k: kwargs.pop(k) for k in list(size) if k in kwargs}
     if pretrained == "audioset":
         if name != "ast_base":
             raise ValueError("AudioSet weights exist for ast_base only")
         kwargs.setdefault("pos_embed_size", AUDIOSET_POS_EMBED_SIZE)
-    model = AST(embed_dim=embed_dim, depth=depth, num_heads=num_heads, **kwargs)
+    model = AST(**size, **kwargs)
     if pretrained:
         load_pretrained(model, pretrained, deit_name)
     return model

@@ -17,19 +17,17 @@ events in ten, a plainly shuffled model learns to answer "Normal", which both sc
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
+from torch import nn
 
 from respkit.features import LogMel
 from respkit.models import create_model
 from respkit.recipes import common, register_recipe
-from respkit.recipes.base import Recipe, RecipeConfig
-from respkit.runs import RunArtifacts
-from respkit.train import Supervised, TrainConfig, Trainer
+from respkit.recipes.base import Description, Recipe, RecipeConfig, Stage
+from respkit.train import Supervised, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,6 @@ class BaselineConfig(RecipeConfig):
     widths: tuple[int, int, int, int] = (32, 64, 128, 256)
     drop_rate: float = 0.2
     batch_size: int = 64
-    balanced: bool = True
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(epochs=30, lr=1e-3, optimizer="adamw", weight_decay=1e-2, warmup_epochs=1)
     )
@@ -130,31 +127,23 @@ class SPRSoundBaseline(Recipe):
 
     Config = BaselineConfig
 
-    def run(self, config: BaselineConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
+    def data(self, config: BaselineConfig, data: Any) -> common.Splits:
         features = config.features.build(config.sample_rate)
-        data_splits = common.splits(data, config, transform=features, duration=config.duration)
-        model = create_model(
-            "cnn_small", num_classes=len(data_splits.classes), widths=config.widths, drop_rate=config.drop_rate
+        return common.splits(data, config, transform=features, duration=config.duration)
+
+    def model(self, config: BaselineConfig, splits: common.Splits) -> nn.Module:
+        return create_model(
+            "cnn_small", num_classes=len(splits.classes), widths=config.widths, drop_rate=config.drop_rate
         )
-        val_loader = common.eval_loader(data_splits.val, config)
-        train_config = dataclasses.replace(config.train, seed=seed)
-        trainer = Trainer(Supervised(model), train_config, checkpoint_dir=workdir)
-        evaluate = common.evaluator(model, val_loader, config, trainer.device)
-        history = trainer.fit(common.train_loader(data_splits.train, config, balanced=config.balanced), evaluate)
-        for epoch, (fit, held_out) in enumerate(zip(history.train, history.eval)):
-            print(
-                f"epoch {epoch + 1}/{train_config.epochs}: train loss {fit['loss']:.3f}, "
-                f"held-out score {held_out['score']:.3f}"
-            )
-        loaders = {"val": val_loader} | {name: common.eval_loader(ds, config) for name, ds in data_splits.tests.items()}
-        scored = {"val": data_splits.val, **data_splits.tests}
-        artifacts = RunArtifacts(
-            data_splits.classes,
-            {"train": history},
-            common.predict_splits(model, loaders, trainer.device),
-            groups={split: np.asarray(ds.groups) for split, ds in scored.items()},  # for a patient bootstrap
-        )
-        return common.finish(workdir, config, artifacts, model)
+
+    def stages(self, config: BaselineConfig, splits: common.Splits, model: nn.Module) -> Iterator[Stage]:
+        loader = common.train_loader(splits.train, config, balanced=config.balanced)
+        yield Stage("train", Supervised(model), loader, config.train, evaluate_on="valid")
+
+    def describe(self, config: BaselineConfig) -> Description:
+        widths = f"widths {config.widths[0]} to {config.widths[-1]}"
+        bands = f"log-mel ({config.features.n_mels} bands)"
+        return Description(f"cnn_small, {widths}", bands, "end to end", str(config.train.epochs))
 
 
 @register_recipe("baseline.icbhi")

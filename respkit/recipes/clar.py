@@ -16,25 +16,25 @@ three methods differ in their losses only.
 
 Data: SPRSound events, task 1-1 by default (with 10 % of the labels, task 1-2's rarest classes would keep
 one labelled example or none; chapter 6's ``cpu`` bench uses 1-2 with every label). Events are centre-cropped
-or zero-padded to ``duration``, held in memory as waveforms, and scored on held-out patients at the last epoch.
+or zero-padded to ``duration``, held in memory as waveforms (:class:`respkit.recipes.common.InMemory`), and
+scored on held-out patients with the last epoch's weights; the held-out score is also recorded after every
+epoch of the last stage.
 
-The pre-training stage of ``pretrain_finetune`` depends neither on the labels nor on the fine-tuning
-settings, so runs that differ only in those share it: it is kept once per seed in
-``<out_dir>/work/clar-pretrain-<hash>/seed<seed>/`` and reused ("load the checkpoint if it exists").
+The pre-training stage of ``pretrain_finetune`` is declared ``shared``: it reads neither the labels nor the
+fine-tuning settings (the labelled stream is built after it), so runs that differ only in those train it
+once per seed, in ``<out_dir>/work/stages/pretrain-<key>/`` (:mod:`respkit.recipes.runner`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-import torch
 import torchaudio.functional as AF
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from respkit.augment import CLAR_AUGMENTATIONS, clar_augmentation
@@ -43,11 +43,10 @@ from respkit.data.streams import Streams
 from respkit.features import CLARFeatures, LogMel
 from respkit.models import create_model
 from respkit.recipes import common, register_recipe
-from respkit.recipes.base import Recipe, RecipeConfig
-from respkit.runs import RunArtifacts
-from respkit.train import History, TrainConfig, Trainer, predict
+from respkit.recipes.base import Description, Recipe, RecipeConfig, Stage
+from respkit.recipes.common import InMemory
+from respkit.train import TrainConfig
 from respkit.train.clar import CLARNetwork, CLARObjective
-from respkit.train.config import config_hash
 
 SPRSOUND_RATE = 8000  # the release's sample rate, served by the SPRSound loaders
 
@@ -172,168 +171,129 @@ def build_network(config: CLARConfig, num_classes: int) -> CLARNetwork:
     return CLARNetwork(config.features.build(config.sample_rate), encoder, num_classes, config.projection_dim)
 
 
-@dataclass(frozen=True)
-class Events:
-    """Waveforms ``[N, 1, L]`` and labels ``[N]`` of every split, with the training ``Subset`` and the patients."""
+def load_events(config: CLARConfig, data: Any) -> common.Splits:
+    """Every split's events as waveforms ``[N, 1, duration · sample_rate]`` in memory, resampled from
+    SPRSound's 8 kHz to ``config.sample_rate``; the held-out patients depend on ``split_seed`` alone."""
 
-    train: Any
-    waves: dict[str, Tensor]
-    labels: dict[str, Tensor]
-    groups: dict[str, np.ndarray]
+    def in_memory(ds: Any) -> InMemory:
+        events = InMemory.of(ds)  # [N, 1, L] at 8 kHz
+        if config.sample_rate == SPRSOUND_RATE:
+            return events
+        waves = AF.resample(events.x, SPRSOUND_RATE, config.sample_rate)
+        return InMemory(waves, events.labels, events.groups, events.classes)
 
-    @property
-    def classes(self) -> list[str]:
-        return list(self.train.classes)
-
-
-_EVENTS: dict[str, Events] = {}  # decoded events of the last split, by everything that defines them
+    return common.splits(data, config, duration=config.duration).map(in_memory)
 
 
-def load_events(config: CLARConfig, data: Any) -> Events:
-    """The events of ``config``'s splits, decoded once per process (runs share them; do not modify)."""
-    split = RecipeConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(RecipeConfig)})
-    key = config_hash(
-        {
-            "split": dataclasses.asdict(split),
-            "data": data.describe(),
-            "duration": config.duration,
-            "sample_rate": config.sample_rate,
-        }
-    )
-    if key not in _EVENTS:
-        _EVENTS.clear()  # one split at a time: a whole training set of waveforms is large
-        data_splits = common.splits(data, split, duration=config.duration)
-        waves, labels, groups = {}, {}, {}
-        for name, ds in {"train": data_splits.train, "val": data_splits.val, **data_splits.tests}.items():
-            stacked = torch.stack([ds[i][0] for i in range(len(ds))])  # [N, 1, L] at 8 kHz
-            rate = config.sample_rate
-            waves[name] = AF.resample(stacked, SPRSOUND_RATE, rate) if rate != SPRSOUND_RATE else stacked
-            labels[name] = torch.as_tensor(ds.labels, dtype=torch.long)
-            groups[name] = np.asarray(ds.groups)
-        _EVENTS[key] = Events(data_splits.train, waves, labels, groups)
-    return _EVENTS[key]
-
-
-def labelled_indices(train: Any, fraction: float, seed: int) -> np.ndarray:
-    """Positions in ``train`` of the events whose labels are used: ``round(fraction · N)``, per class in
-    proportion, at least one per class (:func:`respkit.recipes.common.subsample`)."""
+def labelled_indices(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Positions of the training events whose labels are used: ``round(fraction · N)`` of the ``N`` events of
+    ``labels``, drawn with ``seed`` per class in proportion, at least one per class
+    (:func:`respkit.recipes.common.proportional_indices`)."""
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
-    if fraction == 1.0:
-        return np.arange(len(train))
-    return np.asarray(common.subsample(train, round(fraction * len(train)), seed).indices)
+    return common.proportional_indices(labels, round(fraction * len(labels)), seed)
 
 
-def streams(events: Events, labelled: np.ndarray, batch_size: int) -> dict[str, DataLoader]:
-    """The two streams of ``len(train) // batch_size`` steps each; their order comes from the trainer's epoch seed.
+def labelled_stream(train: InMemory, labelled: np.ndarray, batch_size: int, power: float = 1.0) -> DataLoader:
+    """Class-balanced batches ``(wave, y)`` drawn with replacement from the labelled events (``power``: the
+    sampler's, 1 draws every class alike), as many per epoch as the unlabelled stream has
+    (``len(train) // batch_size``), whatever the label fraction."""
+    steps = _steps(train, batch_size)
+    sampler = ClassBalancedSampler(train.labels[labelled], power=power, num_samples=steps * batch_size)
+    events = TensorDataset(train.x[labelled], train.y[labelled])
+    return DataLoader(events, batch_size=batch_size, sampler=sampler, drop_last=True)
 
-    ``"labelled"``: class-balanced batches ``(wave, y)`` drawn with replacement from the labelled events;
-    ``"unlabelled"``: shuffled batches of every training waveform alone (the contrastive stream sees no label).
-    """
-    waves, labels = events.waves["train"], events.labels["train"]
-    steps = len(waves) // batch_size
-    if steps == 0:
-        raise ValueError(f"{len(waves)} training events make no batch of {batch_size}")
-    sampler = ClassBalancedSampler(labels[labelled].numpy(), num_samples=steps * batch_size)
-    return {
-        "labelled": DataLoader(
-            TensorDataset(waves[labelled], labels[labelled]), batch_size=batch_size, sampler=sampler, drop_last=True
-        ),
-        # a tensor is a dataset of its rows (torch's stubs ask for a Dataset)
-        "unlabelled": DataLoader(waves, batch_size=batch_size, shuffle=True, drop_last=True),  # type: ignore[arg-type]
-    }
+
+def unlabelled_stream(train: InMemory, batch_size: int) -> DataLoader:
+    """Shuffled batches of every training waveform alone: the contrastive stream sees no label."""
+    _steps(train, batch_size)
+    # a tensor is a dataset of its rows (torch's stubs ask for a Dataset)
+    return DataLoader(train.x, batch_size=batch_size, shuffle=True, drop_last=True)  # type: ignore[arg-type]
+
+
+def _steps(train: InMemory, batch_size: int) -> int:
+    """Steps per epoch: one per full batch of training events."""
+    if len(train) < batch_size:
+        raise ValueError(f"{len(train)} training events make no batch of {batch_size}")
+    return len(train) // batch_size
 
 
 class CLARRecipe(Recipe):
-    """Shared set-up of the three recipes; ``stages`` says which streams each training stage draws."""
+    """What the three recipes share: the events, the network, and one training stage that draws ``draws``.
+
+    The streams' orders come from the trainer's epoch seed: a loader draws its order when an epoch starts.
+    """
 
     Config = CLARConfig
-    stages: Mapping[str, tuple[str, ...]]  # stage name -> streams; the last stage is evaluated
+    draws: ClassVar[tuple[str, ...]]  # the streams each step of the training stage reads
 
-    def run(self, config: CLARConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
-        workdir, events = Path(workdir), load_events(config, data)
-        labelled = labelled_indices(events.train, config.label_fraction, config.split_seed)
-        loaders = streams(events, labelled, config.batch_size)
-        torch.manual_seed(seed)  # the network's initial weights
-        network = build_network(config, len(events.classes))
-        objective = CLARObjective(
-            network,
-            clar_augmentation(config.augmentations, config.sample_rate),
-            config.temperature,
-            config.contrastive_weight,
-        )
-        eval_loaders = {
-            split: DataLoader(
-                TensorDataset(events.waves[split], events.labels[split]), batch_size=2 * config.batch_size
-            )
-            for split in events.waves
-            if split != "train"
-        }
-        histories: dict[str, History] = {}
-        for stage, names in self.stages.items():
-            last = stage == list(self.stages)[-1]
-            trainer = Trainer(
-                objective,
-                dataclasses.replace(self.train_config(config, stage), seed=seed),
-                checkpoint_dir=self.checkpoint_dir(config, data, seed, workdir, stage),
-            )
-            evaluate = common.evaluator(network, eval_loaders["val"], config, trainer.device) if last else None
-            histories[stage] = trainer.fit(Streams(**{name: loaders[name] for name in names}), evaluate)
-        for epoch, metrics in enumerate(histories[stage].eval):
-            print(
-                f"epoch {epoch + 1}/{len(histories[stage].eval)}: train loss "
-                f"{histories[stage].train[epoch]['loss']:.3f}, held-out score {metrics['score']:.3f}"
-            )
-        artifacts = RunArtifacts(
-            events.classes,
-            histories,
-            {split: predict(network, loader) for split, loader in eval_loaders.items()},
-            groups={split: events.groups[split] for split in eval_loaders},
-        )
-        return {**common.finish(workdir, config, artifacts, network), "labelled_events": float(len(labelled))}
+    def data(self, config: CLARConfig, data: Any) -> common.Splits:
+        return load_events(config, data)
 
-    def train_config(self, config: CLARConfig, stage: str) -> TrainConfig:
-        return config.train
+    def model(self, config: CLARConfig, splits: common.Splits) -> CLARNetwork:
+        return build_network(config, len(splits.classes))
 
-    def checkpoint_dir(self, config: CLARConfig, data: Any, seed: int, workdir: Path, stage: str) -> Path:
-        return workdir
+    def stages(self, config: CLARConfig, splits: common.Splits, model: CLARNetwork) -> Iterator[Stage]:
+        augment = clar_augmentation(config.augmentations, config.sample_rate)
+        objective = CLARObjective(model, augment, config.temperature, config.contrastive_weight)
+        batches = Streams(**{name: self.stream(name, config, splits.train) for name in self.draws})
+        yield Stage("train", objective, batches, config.train, evaluate_on="valid")
+
+    def describe(self, config: CLARConfig) -> Description:
+        options = config.model_kwargs
+        size = f"width {options['width']}" if "width" in options else f"widths {options.get('widths', 'default')}"
+        if config.features.kind == "clar":
+            features = "CLAR's three channels (STFT magnitude and phase, log-mel)"
+        else:
+            features = f"log-mel ({config.features.n_mels} bands)"
+        terms = "cross-entropy and NT-Xent together" if "unlabelled" in self.draws else "cross-entropy"
+        return Description(f"{config.model}, {size}", features, f"end to end, {terms}", str(config.train.epochs))
+
+    def stream(self, name: str, config: CLARConfig, train: InMemory) -> DataLoader:
+        """The stream ``name`` (``"labelled"`` or ``"unlabelled"``) over the training events; only the labelled
+        one reads ``label_fraction``."""
+        if name == "unlabelled":
+            return unlabelled_stream(train, config.batch_size)
+        labelled = labelled_indices(train.labels, config.label_fraction, config.split_seed)
+        return labelled_stream(train, labelled, config.batch_size, float(config.balanced))
 
 
 @register_recipe("clar.supervised")
 class SupervisedCLAR(CLARRecipe):
     """CE only, on the labelled events (augmented as in the contrastive recipes)."""
 
-    stages = {"train": ("labelled",)}
+    draws = ("labelled",)
 
 
 @register_recipe("clar.joint")
 class JointCLAR(CLARRecipe):
     """CLAR: CE on labelled events plus NT-Xent on all events, in every step."""
 
-    stages = {"train": ("labelled", "unlabelled")}
+    draws = ("labelled", "unlabelled")
 
 
 @register_recipe("clar.pretrain_finetune")
 class PretrainFinetuneCLAR(CLARRecipe):
     """NT-Xent pre-training on all events (no labels), then CE fine-tuning of every weight on labelled events."""
 
-    stages = {"pretrain": ("unlabelled",), "finetune": ("labelled",)}
+    draws = ("unlabelled", "labelled")  # one stage each, in this order
 
-    def train_config(self, config: CLARConfig, stage: str) -> TrainConfig:
-        return config.finetune if stage == "finetune" else config.train
+    def stages(self, config: CLARConfig, splits: common.Splits, model: CLARNetwork) -> Iterator[Stage]:
+        augment = clar_augmentation(config.augmentations, config.sample_rate)
+        # NT-Xent alone, then CE alone: contrastive_weight, which weighs joint's two terms, plays no part.
+        objective = CLARObjective(model, augment, config.temperature)
+        unlabelled = Streams(unlabelled=self.stream("unlabelled", config, splits.train))
+        yield Stage("pretrain", objective, unlabelled, config.train, shared=True)
+        # Built after the pre-training was declared, so its key holds neither the labels nor the fine-tuning.
+        labelled = Streams(labelled=self.stream("labelled", config, splits.train))
+        yield Stage("finetune", objective, labelled, config.finetune, evaluate_on="valid")
 
-    def checkpoint_dir(self, config: CLARConfig, data: Any, seed: int, workdir: Path, stage: str) -> Path:
-        if stage == "finetune":
-            return workdir / "finetune"
-        return workdir.parents[1] / f"clar-pretrain-{pretraining_key(config, data)[:12]}" / f"seed{seed}"
-
-
-def pretraining_key(config: CLARConfig, data: Any) -> str:
-    """A digest of everything the pre-training stage depends on (not the labels, not the fine-tuning)."""
-    fields = dataclasses.asdict(config)
-    for unused in ("label_fraction", "finetune", "contrastive_weight"):
-        fields.pop(unused)
-    return config_hash({"config": fields, "data": data.describe()})
+    def describe(self, config: CLARConfig) -> Description:
+        return dataclasses.replace(
+            super().describe(config),
+            training="NT-Xent pre-training, then cross-entropy fine-tuning end to end",
+            epochs=f"{config.train.epochs} + {config.finetune.epochs}",
+        )
 
 
 def describe(results: Mapping[str, Any]) -> str:

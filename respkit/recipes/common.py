@@ -20,22 +20,25 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from respkit.data import ClassBalancedSampler, FeatureCache, Subset, patient_split
 from respkit.data.registry import dataset_splits, score_function
+from respkit.decision import ClassPrior, apply_rules
 from respkit.files import features_dir
 from respkit.metrics import chance_score, per_class_recall
 from respkit.profiles import show_progress
-from respkit.recipes.base import RecipeConfig
 from respkit.runs import RunArtifacts
 from respkit.train import distributed, predict
+
+if TYPE_CHECKING:  # the recipe base imports this module for its defaults
+    from respkit.recipes.base import RecipeConfig
 
 
 def feature_cache() -> FeatureCache:
@@ -50,33 +53,82 @@ def _feature_cache(folder: Path) -> FeatureCache:
 
 
 def subsample(ds: Any, max_items: int | None, seed: int = 0) -> Any:
-    """At most ``max_items`` items of ``ds``, drawn per class in proportion (every class keeps at least one).
+    """At most ``max_items`` items of ``ds``, drawn per class in proportion (:func:`proportional_indices`).
 
     Small profiles use this to fit a CPU budget; ``None`` returns ``ds`` unchanged.
     """
     if max_items is None or len(ds) <= max_items:
         return ds
+    return Subset(ds, proportional_indices(ds.labels, max_items, seed))
+
+
+def proportional_indices(labels: Any, max_items: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of at most about ``max_items`` of ``labels``, drawn with ``seed`` per class in
+    proportion; every class keeps at least one. All of them when ``max_items >= len(labels)``."""
+    labels = np.asarray(labels)
+    if max_items >= len(labels):
+        return np.arange(len(labels))
     rng = np.random.default_rng(seed)
-    labels = np.asarray(ds.labels)
     keep = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         n = max(1, round(max_items * len(members) / len(labels)))
         keep.append(rng.choice(members, size=min(n, len(members)), replace=False))
-    return Subset(ds, np.sort(np.concatenate(keep)))
+    return np.sort(np.concatenate(keep))
 
 
 @dataclass
 class Splits:
-    """``train`` and ``val`` (held-out patients of the training set) and the official test sets present."""
+    """``train``, ``val`` (held-out patients of the training set), the official test sets present, and
+    ``valid`` (validation patients drawn from the training patients) when the config asks for them."""
 
     train: Any
     val: Any
     tests: dict[str, Any] = field(default_factory=dict)
+    valid: Any = None
 
     @property
     def classes(self) -> list[str]:
         return list(self.train.classes)
+
+    def scored(self) -> dict[str, Any]:
+        """The splits a run reports: the held-out test patients (``val``) and the official test sets."""
+        return ({"val": self.val} if self.val is not None else {}) | self.tests
+
+    def predicted(self) -> dict[str, Any]:
+        """The splits a run predicts: the validation patients (``valid``, for choices) and those it reports."""
+        return ({"valid": self.valid} if self.valid is not None else {}) | self.scored()
+
+    def map(self, function: Callable[[Any], Any]) -> Splits:
+        """The same splits with ``function`` applied to each (e.g. :meth:`InMemory.of`)."""
+        return Splits(
+            train=function(self.train),
+            val=None if self.val is None else function(self.val),
+            tests={name: function(ds) for name, ds in self.tests.items()},
+            valid=None if self.valid is None else function(self.valid),
+        )
+
+
+class InMemory(Dataset):
+    """A split held in memory: inputs ``x [N, ...]`` with their labels, patients and class names.
+
+    For recipes that read every item many times (short clips, small profiles): one disk read per item, once.
+    """
+
+    def __init__(self, x: Tensor, labels: Any, groups: Any, classes: list[str]) -> None:
+        self.x, self.labels, self.groups, self.classes = x, np.asarray(labels), np.asarray(groups), list(classes)
+        self.y = torch.as_tensor(self.labels)
+
+    @classmethod
+    def of(cls, ds: Any) -> InMemory:
+        """Every item of ``ds`` stacked (``ds[i]`` is ``(x, label)``)."""
+        return cls(torch.stack([ds[i][0] for i in range(len(ds))]), ds.labels, ds.groups, list(ds.classes))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.x[i], self.y[i]
 
 
 def splits(
@@ -108,13 +160,18 @@ def splits(
     # Stratified folds need at least 1 / val_fraction patients (the 19 real ICBHI recordings have 4 in train).
     stratify = len(np.unique(whole.groups)) >= round(1 / config.val_fraction)
     train_idx, val_idx = patient_split(whole, val_fraction=config.val_fraction, seed=seed, stratify=stratify)
+    valid = None
+    if config.valid_fraction:  # validation patients: a patient-wise part of the training patients
+        keep, chosen = patient_split(Subset(whole, train_idx), config.valid_fraction, seed, stratify=stratify)
+        train_idx, valid = train_idx[keep], subsample(Subset(whole, train_idx[chosen]), config.max_val, seed)
     result = Splits(
         train=subsample(Subset(whole, train_idx), config.max_train, seed),
         val=subsample(Subset(whole, val_idx), config.max_val, seed),
         tests={name: subsample(ds, config.max_test, seed) for name, ds in tests.items()},
+        valid=valid,
     )
     if precompute and transform is not None:
-        for ds in (result.train, result.val, *result.tests.values()):
+        for ds in (result.train, result.val, *result.tests.values(), *([valid] if valid is not None else [])):
             fill_feature_cache(ds)
     return result
 
@@ -176,22 +233,53 @@ def split_metrics(config: RecipeConfig, classes: list[str], y_true: np.ndarray, 
 
 
 def finish(
-    workdir: str | Path, config: RecipeConfig, artifacts: RunArtifacts, model: nn.Module | None = None
+    workdir: str | Path,
+    config: RecipeConfig,
+    artifacts: RunArtifacts,
+    model: nn.Module | None = None,
+    prior: ClassPrior | None = None,
 ) -> dict[str, float]:
     """Score every split of ``artifacts.predictions``, save the artifacts in ``workdir``, return the run's metrics.
 
-    The held-out split ``val`` gives the plain names, every other split its prefix (``inter_score``).
-    ``model``, the network that made the predictions, adds ``parameters`` (its count, heads used only in
-    training excluded), so that methods can be compared by size.
+    The held-out split ``val`` gives the plain names, every other split its prefix (``inter_score``,
+    ``valid_score`` for the validation patients). ``model``, the network that made the predictions, adds
+    ``parameters`` (its count, heads used only in training excluded), so that methods can be compared by size.
+    ``prior`` (the training labels' :class:`respkit.decision.ClassPrior`) adds a second decision beside the
+    argmax: the prior correction fitted on the validation predictions only (:func:`decide_by_prior`).
     """
     metrics: dict[str, float] = {} if model is None else {"parameters": float(count_parameters(model))}
     for split, predictions in artifacts.predictions.items():
         artifacts.metrics[split] = split_metrics(config, artifacts.classes, predictions.y_true, predictions.y_pred)
-        prefix = "" if split == "val" else f"{split}_"
-        metrics |= {prefix + key: value for key, value in artifacts.metrics[split].items()}
+        metrics |= {_prefix(split) + key: value for key, value in artifacts.metrics[split].items()}
+    if prior is not None and "valid" in artifacts.predictions:
+        metrics |= decide_by_prior(config, artifacts, prior)
     if distributed.is_main():  # under torchrun the ranks share the work folder
         artifacts.save(workdir)
     return metrics
+
+
+def decide_by_prior(config: RecipeConfig, artifacts: RunArtifacts, prior: ClassPrior) -> dict[str, float]:
+    """Every split scored again under the prior correction of the logits (:mod:`respkit.decision`), its ``tau``
+    fitted on the validation patients' predictions alone: ``prior_score``, ``inter_prior_score``, ...,
+    and ``prior_tau``. The fitted rule and its predictions are kept in the artifacts' ``info``."""
+    score = score_function(config.dataset, config.task)
+    predictions = artifacts.predictions
+    decisions = apply_rules(predictions["valid"], predictions, score, prior=prior, methods=("prior",))
+    tau = float(decisions.rules["prior"].tau or 0.0)
+    metrics = {"prior_tau": tau}
+    for split, y_pred in decisions.predictions["prior"].items():
+        values = split_metrics(config, artifacts.classes, predictions[split].y_true, y_pred)
+        metrics |= {f"{_prefix(split)}prior_{key}": value for key, value in values.items()}
+    artifacts.info["prior"] = {
+        "tau": tau,
+        "predictions": {s: p.tolist() for s, p in decisions.predictions["prior"].items()},
+    }
+    return metrics
+
+
+def _prefix(split: str) -> str:
+    """The held-out test patients (``val``) give the plain names; every other split its own prefix."""
+    return "" if split == "val" else f"{split}_"
 
 
 def predict_splits(model: nn.Module, loaders: Mapping[str, DataLoader], device: Any = None) -> dict[str, Any]:

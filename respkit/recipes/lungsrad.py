@@ -2,7 +2,7 @@
 
 Lung-SRAD (Interspeech 2026) fine-tunes DASS (a VMamba on fbanks, :mod:`respkit.models.dass`) on ICBHI and
 adds two things, which its ablation switches on one at a time. Every row is chapter 4's protocol
-(:func:`respkit.recipes.patchmix.train_patch_model`) with a :class:`LungSRADConfig`; the rows differ in three
+(:class:`respkit.recipes.patchmix.PatchModelRecipe`) with a :class:`LungSRADConfig`; the rows differ in three
 fields:
 
 =======================  ================  ========  ========  =====================================
@@ -280,11 +280,7 @@ class AST(PatchModelRecipe):
 
 def config_from_results(results: Mapping[str, Any]) -> LungSRADConfig:
     """The config stored (as JSON) in a results dict (``pretrained`` only names the weights it started from)."""
-    stored = dict(results["config"]) | {"allow_random_init": True}
-    stored["train"] = TrainConfig(**stored["train"])
-    stored["spectral_blocks"] = tuple(stored["spectral_blocks"])
-    stored["model_kwargs"] = {k: tuple(v) if isinstance(v, list) else v for k, v in stored["model_kwargs"].items()}
-    return LungSRADConfig(**stored)
+    return LungSRADConfig.from_dict(dict(results["config"]) | {"allow_random_init": True})
 
 
 def load_trained_model(results: Mapping[str, Any], seed: int | None = None) -> nn.Module:
@@ -303,5 +299,5 @@ def input_batch(config: LungSRADConfig, data: Any, n: int = 16) -> tuple[Tensor,
     Drawn per class in proportion from the ``val`` split, so the spectral analysis of the chapter looks at
     the same inputs for every model.
     """
-    val = load_features(data, dataclasses.replace(config, max_val=n))["val"]
+    val = load_features(data, dataclasses.replace(config, max_val=n)).val
     return val.x, val.y

@@ -10,13 +10,13 @@ Three recipes share one configuration and one training function; they differ onl
   loss between the mixed input's projected feature and the clean batch's features
   (:class:`~respkit.train.PatchMixCL` with one random-patch mixer, logged as ``cl_patch``).
 
-:func:`train_patch_model` is the protocol that chapter 5 (:mod:`respkit.recipes.lungsrad`) shares: a patch
+:class:`PatchModelRecipe` is the protocol that chapter 5 (:mod:`respkit.recipes.lungsrad`) shares: a patch
 model (its class ``accepts_mix``) on Kaldi fbanks in memory, SpecAugment, the epoch chosen on ``selection``.
 
-Selection. ``selection="val"`` chooses the epoch on patients held out of the training set and looks at the
-test sets once, at the end. ``selection="test"`` is the public Patch-Mix code's way: train on every training
-patient, keep the epoch with the best *test* score (optimistic; results files record which). Without
-``train.select_metric`` the last epoch is kept and the ``val`` score is an untouched held-out score.
+Selection. ``selection="valid"`` chooses the epoch on validation patients drawn from the training patients
+and looks at the held-out and official test sets once, at the end. ``selection="test"`` is the public
+Patch-Mix code's way: train on every training patient, keep the epoch with the best *test* score (optimistic;
+results files record which). Without ``train.select_metric`` the last epoch is kept.
 
 Profiles. ``full``: the paper's protocol on ICBHI (AudioSet ``ast_base``, 8 s at 16 kHz, 128 mel bins, 50
 epochs, batch 8, Adam 5e-5 cosine to lr·1e-3, weight averaging 0.5, SpecAugment, τ = 0.06, α = 1), on a GPU
@@ -29,14 +29,14 @@ learns in seconds and does not reproduce the paper. ``cpu`` (chapter 6's bench):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
+from torch import nn
+from torch.utils.data import DataLoader, RandomSampler, Sampler
 
 from respkit.augment import SpecAugment
 from respkit.data import ClassBalancedSampler
@@ -45,9 +45,8 @@ from respkit.mix import PatchMix
 from respkit.models import create_model, model_class
 from respkit.models.ast import AUDIOSET_POS_EMBED_SIZE
 from respkit.recipes import common, register_recipe
-from respkit.recipes.base import Recipe, RecipeConfig
-from respkit.runs import RunArtifacts, save_weights
-from respkit.train import PatchMixCE, PatchMixCL, TrainConfig, Trainer
+from respkit.recipes.base import Description, Evaluation, Recipe, RecipeConfig, Stage
+from respkit.train import PatchMixCE, PatchMixCL, TrainConfig
 
 METHODS: tuple[str, ...] = ("finetune", "mix_ce", "cl")
 
@@ -69,7 +68,7 @@ class PatchModelConfig(RecipeConfig):
         temperature, projector_dim: τ and the projector width of the contrastive losses (``None``: features').
         balanced, epoch_items: class-balanced batches (else shuffled), and the items drawn per epoch
             (``None``: the training set's size), so a small data set still gets the steps it needs.
-        selection: the split that chooses the epoch: ``"val"``, or a test split (the public code's ``"test"``).
+        selection: the split that chooses the epoch: ``"valid"``, or a test split (the public code's ``"test"``).
         train: optimiser, schedule, epochs, weight averaging, ``select_metric``.
     """
 
@@ -92,7 +91,7 @@ class PatchModelConfig(RecipeConfig):
     num_workers: int = 4
     balanced: bool = False
     epoch_items: int | None = None
-    selection: str = "val"
+    selection: str = "valid"
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             epochs=50,
@@ -227,51 +226,44 @@ def build_model(config: PatchModelConfig, num_classes: int, pretrained: str | No
         kwargs |= {"n_mels": config.n_mels, "input_frames": config.frames}
         if config.pretrained == "audioset":  # the AudioSet positions, which the trained weights keep too
             kwargs["pos_embed_size"] = AUDIOSET_POS_EMBED_SIZE
-    if config.model_kwargs and not pretrained:
-        # A size the registry does not name: respkit's AST factories pass their own size to the class.
-        return model_class(config.model)(**kwargs)
     return create_model(config.model, pretrained=pretrained, **kwargs)
 
 
-class Features(Dataset):
-    """A split's fbanks in memory ``[N, 1, F, T]`` with its labels and patients: no disk read per epoch."""
-
-    def __init__(self, x: Tensor, labels: np.ndarray, groups: np.ndarray, classes: list[str]) -> None:
-        self.x, self.labels, self.groups, self.classes = x, np.asarray(labels), np.asarray(groups), classes
-        self.y = torch.as_tensor(self.labels)
-
-    @classmethod
-    def of(cls, ds: Any) -> Features:  # one disk read per item, once
-        return cls(torch.stack([ds[i][0] for i in range(len(ds))]), ds.labels, ds.groups, list(ds.classes))
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        return self.x[i], self.y[i]
-
-
-def load_features(data: Any, config: PatchModelConfig) -> dict[str, Features]:
-    """Every split (``train``, ``val``, tests) as :class:`Features`, through the on-disk feature cache.
+def load_features(data: Any, config: PatchModelConfig) -> common.Splits:
+    """Every split's fbanks in memory (:class:`respkit.recipes.common.InMemory`), through the feature cache.
 
     With ``config.standardize`` all splits are rescaled by the training split's mean and std of each mel bin.
+    With a test split as ``config.selection`` (the public code's way), every training patient trains: the
+    validation and held-out patients too.
     """
-    data_splits = common.splits(data, config, transform=config.features(), duration=config.duration, precompute=True)
-    if data_splits.train.sample_rate != config.sample_rate:
+    splits = common.splits(data, config, transform=config.features(), duration=config.duration, precompute=True)
+    if splits.train.sample_rate != config.sample_rate:
         raise ValueError(
-            f"{config.dataset} is served at {data_splits.train.sample_rate} Hz, but sample_rate={config.sample_rate}"
+            f"{config.dataset} is served at {splits.train.sample_rate} Hz, but sample_rate={config.sample_rate}"
         )
-    splits = {"train": data_splits.train, "val": data_splits.val, **data_splits.tests}
-    features = {name: Features.of(ds) for name, ds in splits.items()}
+    choices = [split for split in splits.predicted() if split != "val"]  # never the held-out test patients
+    if config.selection not in choices:
+        raise ValueError(f"selection must be one of {', '.join(choices)} ({config.dataset}), got {config.selection!r}")
+    features = splits.map(common.InMemory.of)
     if config.standardize:
-        mean = features["train"].x.mean(dim=(0, 1, 3), keepdim=True)  # [1, 1, F, 1]: per mel bin
-        std = features["train"].x.std(dim=(0, 1, 3), keepdim=True)
-        for split in features.values():
-            split.x = (split.x - mean) / (2 * std)
+        mean = features.train.x.mean(dim=(0, 1, 3), keepdim=True)  # [1, 1, F, 1]: per mel bin
+        std = features.train.x.std(dim=(0, 1, 3), keepdim=True)
+        features = features.map(
+            lambda split: common.InMemory((split.x - mean) / (2 * std), split.labels, split.groups, split.classes)
+        )
+    if config.selection != "valid":  # the public code: every training patient trains, a test set chooses
+        parts = [split for split in (features.train, features.valid, features.val) if split is not None]
+        merged = common.InMemory(
+            torch.cat([part.x for part in parts]),
+            np.concatenate([part.labels for part in parts]),
+            np.concatenate([part.groups for part in parts]),
+            features.train.classes,
+        )
+        features = dataclasses.replace(features, train=merged, valid=None, val=None)
     return features
 
 
-def train_loader(ds: Features, config: PatchModelConfig) -> DataLoader:
+def train_loader(ds: common.InMemory, config: PatchModelConfig) -> DataLoader:
     """``config.epoch_items`` draws per epoch (class-balanced or shuffled), in the trainer's epoch order."""
     sampler: Sampler[int] = (
         ClassBalancedSampler(ds.labels, num_samples=config.epoch_items)
@@ -281,55 +273,50 @@ def train_loader(ds: Features, config: PatchModelConfig) -> DataLoader:
     return DataLoader(ds, batch_size=config.batch_size, sampler=sampler, drop_last=True, num_workers=config.num_workers)
 
 
-def train_patch_model(config: PatchModelConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
-    """Train ``config.objective`` once, keep the epoch ``config.selection`` chooses, score every split.
-
-    Returns the metrics of :func:`respkit.recipes.common.finish` plus ``best_epoch`` (the kept epoch).
-    """
-    if not config.pretrained and not config.allow_random_init:
-        raise ValueError(
-            f"{config.model} would start from random weights, which this protocol does not do: "
-            "give pretrained= the released weights, or set allow_random_init=True on purpose"
-        )
-    features = load_features(data, config)
-    train = features.pop("train")
-    if config.selection not in features:
-        raise ValueError(f"selection must be one of {', '.join(features)} ({config.dataset}), got {config.selection!r}")
-    if config.selection != "val":  # the public code: every training patient trains, a test set chooses
-        val = features.pop("val")
-        train = Features(
-            torch.cat([train.x, val.x]),
-            np.concatenate([train.labels, val.labels]),
-            np.concatenate([train.groups, val.groups]),
-            train.classes,
-        )
-    model = build_model(config, len(train.classes), config.pretrained)
-    objective = config.objective(model)
-    trainer = Trainer(objective, dataclasses.replace(config.train, seed=seed), checkpoint_dir=workdir, progress=False)
-    loaders = {split: common.eval_loader(ds, config) for split, ds in features.items()}
-    history = trainer.fit(
-        train_loader(train, config), evaluate=common.evaluator(model, loaders[config.selection], config, trainer.device)
-    )
-    # fit() has restored the selected epoch's weights (or kept the last epoch's without select_metric).
-    artifacts = RunArtifacts(
-        train.classes,
-        {"train": history},
-        common.predict_splits(model, loaders, trainer.device),
-        groups={split: ds.groups for split, ds in features.items()},
-        info={"selection": config.selection},
-    )
-    save_weights(model, workdir)
-    best = history.best_epoch if history.best_epoch is not None else len(history.eval) - 1
-    return common.finish(workdir, config, artifacts, model) | {"best_epoch": float(best)}
-
-
 class PatchModelRecipe(Recipe):
-    """The shared run of chapters 4 and 5: subclasses only set ``Config``."""
+    """The protocol that chapters 4 and 5 share: a patch model on fbanks in memory, SpecAugment, one training
+    stage with the config's objective, the epoch chosen on ``config.selection``. Variants only set ``Config``."""
 
     Config: ClassVar[type[PatchModelConfig]]
+    keep_weights = True  # the chapters analyse the trained models
 
-    def run(self, config: PatchModelConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
-        return train_patch_model(config, data, seed, Path(workdir))
+    def data(self, config: PatchModelConfig, data: Any) -> common.Splits:
+        return load_features(data, config)
+
+    def model(self, config: PatchModelConfig, splits: common.Splits) -> nn.Module:
+        if not config.pretrained and not config.allow_random_init:
+            raise ValueError(
+                f"{config.model} would start from random weights, which this protocol does not do: "
+                "give pretrained= the released weights, or set allow_random_init=True on purpose"
+            )
+        return build_model(config, len(splits.train.classes), config.pretrained)
+
+    def stages(self, config: PatchModelConfig, splits: common.Splits, model: nn.Module) -> Iterator[Stage]:
+        # Without train.select_metric the last epoch is kept and the evaluation only records the curve.
+        loader = train_loader(splits.train, config)
+        yield Stage("train", config.objective(model), loader, config.train, evaluate_on=config.selection)
+
+    def describe(self, config: PatchModelConfig) -> Description:
+        options = config.model_kwargs
+        if "dims" in options:  # a DASS: the width of each of its stages
+            network = f"{config.model}, widths {options['dims'][0]} to {options['dims'][-1]}"
+        elif "embed_dim" in options:
+            network = f"{config.model}, width {options['embed_dim']}"
+        else:
+            network = config.model
+        return Description(network, f"log-mel ({config.n_mels} bands)", "end to end", str(config.train.epochs))
+
+    def evaluate(
+        self,
+        config: PatchModelConfig,
+        splits: common.Splits,
+        model: nn.Module,
+        loaders: Mapping[str, DataLoader],
+        device: Any,
+    ) -> Evaluation:
+        evaluation = super().evaluate(config, splits, model, loaders, device)
+        evaluation.info["selection"] = config.selection
+        return evaluation
 
 
 @register_recipe("patchmix.finetune")

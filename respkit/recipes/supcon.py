@@ -36,29 +36,28 @@ Pitfalls of the paper's public code, avoided here:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from torch import nn
+from torch.utils.data import DataLoader
 
-from respkit.data.clips import Clips
+from respkit.data import SPRSound
+from respkit.data.clips import Clips, RecordWindows
 from respkit.data.sprsound import TASKS
+from respkit.features import MFCC, LibrosaMFCC, MinMaxNormalize, PeakNormalize
 from respkit.inference import decide_records
+from respkit.losses import SupCon
+from respkit.mix import MixUp
+from respkit.models import ProjectionHead, create_model
 from respkit.recipes import common, register_recipe
-from respkit.recipes.base import Recipe, RecipeConfig
-from respkit.recipes.supcon_stages import (
-    SAMPLE_RATE,
-    build_model,
-    clip_frames,
-    encoder_dir,
-    evaluate_direct,
-    features,
-    train_two_stage,
-    window_training_set,
-)
-from respkit.runs import RunArtifacts
-from respkit.train import Supervised, TrainConfig, Trainer
+from respkit.recipes.base import Description, Evaluation, Recipe, RecipeConfig, Stage
+from respkit.train import Supervised, TrainConfig, embed
+from respkit.train.supcon import LinearProbe, ProjectionClassifier, SupConObjective
+
+SAMPLE_RATE = 8000  # the release's rate, at which every recipe of the chapter reads SPRSound
 
 
 def _sgd(epochs: int, lr: float, **changes: Any) -> TrainConfig:
@@ -88,7 +87,6 @@ class BaselineConfig(RecipeConfig):
     hop_length: int = 128
     mfcc_flavour: str = "torchaudio"  # "librosa": the public code's MFCCs (see :func:`features`)
     width: int = 64  # ResNet18 channels of the first stage (64: the standard network)
-    balanced: bool | float = True  # class-balanced sampling (True: weights 1 / class count; a number: the power)
     num_workers: int = 4
     train: TrainConfig = field(default_factory=lambda: _sgd(50, 1e-3))
 
@@ -253,37 +251,134 @@ def _quick_train(epochs: int) -> TrainConfig:
     )
 
 
+def features(config: BaselineConfig) -> nn.Module:
+    """Waveform ``[1, samples]`` at 8 kHz -> z-scored MFCCs ``[1, n_mfcc, frames]`` (peak-normalised first).
+
+    ``mfcc_flavour="librosa"`` computes what the public code's ``librosa.feature.mfcc`` does: the waveform
+    scaled onto [-0.5, 0.5] by its minimum and maximum, Slaney's mel scale with area-normalised filters,
+    zero-padded edge frames (:class:`LibrosaMFCC`).
+    """
+    if config.mfcc_flavour == "librosa":
+        return nn.Sequential(
+            MinMaxNormalize(0.5),
+            LibrosaMFCC(SAMPLE_RATE, n_mfcc=config.n_mfcc, n_fft=config.n_fft, hop_length=config.hop_length),
+        )
+    return nn.Sequential(
+        PeakNormalize(0.5),
+        MFCC(SAMPLE_RATE, n_mfcc=config.n_mfcc, n_fft=config.n_fft, hop_length=config.hop_length),
+    )
+
+
+def clip_frames(config: BaselineConfig) -> int:
+    """MFCC frames of one clip (centred frames: ``1 + samples // hop``; 3 s at hop 128: 188)."""
+    return 1 + round(config.clip_seconds * SAMPLE_RATE) // config.hop_length
+
+
+def build_projector(config: SupConConfig, in_dim: int) -> nn.Module:
+    """The projection head of stage 1: ``projection_layers`` linear layers to ``embedding_dim``, dropout first."""
+    head = ProjectionHead(in_dim, in_dim, config.embedding_dim, n_layers=config.projection_layers)
+    return nn.Sequential(nn.Dropout(config.projection_dropout), head) if config.projection_dropout else head
+
+
+def eval_clips(config: BaselineConfig, splits: common.Splits, random_crop: bool) -> dict[str, DataLoader]:
+    """Fixed-order batches of one clip per item of the held-out and test splits."""
+    return {
+        split: common.eval_loader(Clips(ds, clip_frames(config), train=random_crop, flip_p=0.0), config)
+        for split, ds in splits.predicted().items()
+    }
+
+
 @register_recipe("supcon.resnet")
 class ResNetBaseline(Recipe):
     """ResNet18 trained with cross-entropy on MFCC clips (class-balanced sampling, crop and flip)."""
 
     Config = BaselineConfig
 
-    def run(self, config: BaselineConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
-        data_splits = common.splits(data, config, transform=features(config), duration=None, precompute=True)
-        model = build_model(config, len(data_splits.classes))
-        trainer = Trainer(
-            Supervised(model), dataclasses.replace(config.train, seed=seed), checkpoint_dir=workdir / "train"
+    def data(self, config: BaselineConfig, data: Any) -> common.Splits:
+        return common.splits(data, config, transform=features(config), duration=None, precompute=True)
+
+    def model(self, config: BaselineConfig, splits: common.Splits) -> nn.Module:
+        return create_model("resnet18", in_chans=1, num_classes=len(splits.train.classes), width=config.width)
+
+    def stages(self, config: BaselineConfig, splits: common.Splits, model: nn.Module) -> Iterator[Stage]:
+        clips = Clips(splits.train, clip_frames(config), train=True)
+        yield Stage(
+            "train", Supervised(model), common.train_loader(clips, config, balanced=config.balanced), config.train
         )
-        frames = clip_frames(config.clip_seconds, config.hop_length)
-        history = trainer.fit(
-            common.train_loader(Clips(data_splits.train, frames, train=True), config, balanced=config.balanced)
-        )
-        return evaluate_direct(model, config, data_splits, {"train": history}, workdir)
+
+    def describe(self, config: BaselineConfig) -> Description:
+        network, mfcc = f"resnet18, width {config.width}", f"MFCC ({config.n_mfcc} coefficients)"
+        return Description(network, mfcc, "end to end", str(config.train.epochs))
+
+    def eval_loaders(self, config: BaselineConfig, splits: common.Splits) -> dict[str, DataLoader]:
+        """Each item's centre clip."""
+        return eval_clips(config, splits, random_crop=False)
+
+    def evaluate(
+        self,
+        config: BaselineConfig,
+        splits: common.Splits,
+        model: nn.Module,
+        loaders: Mapping[str, DataLoader],
+        device: Any,
+    ) -> Evaluation:
+        """Predictions per split, and the held-out clips' encoder features for the chapter's embedding plot."""
+        evaluation = super().evaluate(config, splits, model, loaders, device)
+        evaluation.embeddings["val"] = embed(model, loaders["val"])
+        return evaluation
 
 
 @register_recipe("supcon.supcon")
-class SupConLinear(Recipe):
+class SupConLinear(ResNetBaseline):
     """SupCon pre-training of the ResNet18 encoder, then a linear classifier on the frozen encoder."""
 
     Config = SupConConfig
 
-    def run(self, config: SupConConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
-        data_splits = common.splits(data, config, transform=features(config), duration=None, precompute=True)
-        model, histories = train_two_stage(
-            config, data_splits.train, seed, workdir, encoder_dir(config, data, seed, workdir, purpose="direct")
+    def model(self, config: SupConConfig, splits: common.Splits) -> nn.Module:
+        """The classifier that is scored: the ResNet18 (its own head), or with ``probe_input="projection"``
+        a linear head on the stage-1 projection (the public code's)."""
+        encoder = super().model(config, splits)
+        if config.probe_input == "features":
+            return encoder
+        projector = build_projector(config, encoder.num_features)  # type: ignore[arg-type]
+        return ProjectionClassifier(encoder, projector, config.embedding_dim, len(splits.train.classes))
+
+    def describe(self, config: SupConConfig) -> Description:
+        return dataclasses.replace(
+            super().describe(config),
+            training="SupCon pre-training, then a linear classifier on the frozen encoder",
+            epochs=f"{config.pretrain.epochs} + {config.finetune.epochs}",
         )
-        return evaluate_direct(model, config, data_splits, histories, workdir)
+
+    def contrastive_loss(self, config: SupConConfig) -> nn.Module:
+        """Stage 1's loss: ``loss(projections [B, V, E], labels [B]) -> scalar``."""
+        return SupCon(config.temperature)
+
+    def eval_loaders(self, config: SupConConfig, splits: common.Splits) -> dict[str, DataLoader]:
+        """Each item's centre clip, or a random one with ``eval_crop="random"`` (the public code's; drawn from
+        torch's generator, whose state after training is set by the run's seed)."""
+        return eval_clips(config, splits, random_crop=config.eval_crop == "random")
+
+    def stages(self, config: SupConConfig, splits: common.Splits, model: nn.Module) -> Iterator[Stage]:
+        """Stage 1, shared by runs that differ only in stage 2: SupCon on two views of every clip. Stage 2: the
+        classifier's head on the frozen encoder, with cross-entropy or MixUp."""
+        if isinstance(model, ProjectionClassifier):
+            encoder, projector = model.model, model.projector
+        else:
+            encoder, projector = model, build_projector(config, model.num_features)  # type: ignore[arg-type]
+        frames = clip_frames(config)
+        views = Clips(splits.train, frames, train=True, n_views=2)
+        yield Stage(
+            "pretrain",
+            SupConObjective(encoder, projector, self.contrastive_loss(config), config.loss_scale),
+            common.train_loader(views, config, balanced=config.balanced),
+            config.pretrain,
+            shared=True,
+        )
+        mixup = MixUp(config.mixup_alpha) if config.mixup_alpha is not None else None
+        probe = LinearProbe(model, mixup, mix=config.mix, encoder_mode=config.probe_encoder_mode)
+        clips = Clips(splits.train, frames, train=True, flip_p=0.5 if config.finetune_flip else 0.0)
+        yield Stage("finetune", probe, common.train_loader(clips, config, balanced=config.balanced), config.finetune)
 
 
 @register_recipe("supcon.mixup")
@@ -301,41 +396,54 @@ class PublicCode(SupConLinear):
 
 
 @register_recipe("supcon.windows")
-class SlidingWindows(Recipe):
+class SlidingWindows(SupConLinear):
     """Record tasks from 3 s windows: a SupCon + MixUp window model and the two-consecutive-windows rule."""
 
     Config = WindowsConfig
+    decides_by_prior = False  # records are decided by the windows' rule, not by scores of their classes
 
-    def run(self, config: WindowsConfig, data: Any, seed: int, workdir: Path) -> dict[str, float]:
-        transform = features(config)
-        records = common.splits(data, config, duration=None)  # waveforms: each window gets its own features
-        train_set = window_training_set(data, config, transform, records.train)
-        model, histories = train_two_stage(
-            config,
-            train_set,
-            seed,
-            workdir,
-            encoder_dir(config, data, seed, workdir, purpose="windows of records, labelled from their events"),
+    def data(self, config: WindowsConfig, data: Any) -> common.Splits:
+        """Records as waveforms (each window gets its own features); training items: the training records'
+        windows, labelled from their events."""
+        records = common.splits(data, config, duration=None)
+        events = SPRSound(data.sprsound.root, split="train", level="event", task="1-2")
+        kept = {m.record for m in records.train.meta}
+        window, step = round(config.clip_seconds * SAMPLE_RATE), round(config.window_step * SAMPLE_RATE)
+        windows = RecordWindows(
+            records.train,
+            [m for m in events.meta if m.record in kept],
+            window=window,
+            step=step,
+            transform=features(config),
         )
-        frames = clip_frames(config.clip_seconds, config.hop_length)
+        train = common.subsample(windows, config.max_train, config.split_seed)
+        common.fill_feature_cache(train)
+        return dataclasses.replace(records, train=train)
+
+    def eval_loaders(self, config: WindowsConfig, splits: common.Splits) -> dict[str, DataLoader]:
+        return {}  # records are decided window by window (evaluate)
+
+    def evaluate(
+        self,
+        config: WindowsConfig,
+        splits: common.Splits,
+        model: nn.Module,
+        loaders: Mapping[str, DataLoader],
+        device: Any,
+    ) -> Evaluation:
+        """Each record's label from its windows' (:func:`respkit.inference.decide_records`)."""
         window, step = round(config.clip_seconds * SAMPLE_RATE), round(config.window_step * SAMPLE_RATE)
         predictions, windows = {}, {}
-        for split, ds in {"val": records.val, **records.tests}.items():
+        for split, ds in splits.predicted().items():
             predictions[split], windows[split] = decide_records(
                 model,
                 ds,
-                transform,
+                features(config),
                 window=window,
                 step=step,
-                frames=frames,
+                frames=clip_frames(config),
                 task=str(config.task),
                 min_run=config.min_run,
             )
-        artifacts = RunArtifacts(
-            records.classes,
-            histories,
-            predictions,
-            groups={"val": np.asarray(records.val.groups)},
-            info={"windows": windows},
-        )
-        return common.finish(workdir, config, artifacts, model)
+        groups = {split: np.asarray(ds.groups) for split, ds in splits.predicted().items()}
+        return Evaluation(predictions, groups=groups, info={"windows": windows})

@@ -13,13 +13,17 @@ that page's sharding example.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from respkit.bench import BenchRun
+from respkit.recipes import get_recipe
+from respkit.recipes.base import Description
 from respkit.report import degenerate, gap_text, summary_cell
 from respkit.stats import compare_pairs
 
@@ -57,21 +61,21 @@ def is_simulated(run: BenchRun) -> bool:
 def charged_minutes(runs: Sequence[BenchRun]) -> tuple[dict[str, float], str | None]:
     """CPU-minutes charged to one run of each recipe, and a note on the SupCon encoder, or ``None``.
 
-    SupCon and SupCon + MixUp share stage 1 (the encoder). When one started after the other had
-    finished with the same stage-1 config and seeds, it found the encoder in the bench folder and did
-    not train it: it is then charged its own time plus the other's (an upper bound).
+    SupCon and SupCon + MixUp share stage 1 (the encoder) when everything it reads is equal: their results
+    files then name the same encoder folders. When one started after the other had finished, it found the
+    encoders trained and did not train them: it is then charged its own time plus the other's (an upper bound).
+    Files recorded before runs named their shared stages get no note.
     """
     charged = {run.method.recipe: run.cpu_minutes_per_run for run in runs}
     by_recipe = {run.method.recipe: run for run in runs}
     if not {"supcon.supcon", "supcon.mixup"} <= set(by_recipe):
         return charged, None
-    from respkit.recipes.supcon_stages import STAGE2_FIELDS  # the fields only stage 2 reads
-
     first, second = sorted(
         (by_recipe["supcon.supcon"], by_recipe["supcon.mixup"]), key=lambda run: run.results["started"]
     )
-    stage1 = [{k: v for k, v in r.results["config"].items() if k not in STAGE2_FIELDS} for r in (first, second)]
-    if stage1[0] != stage1[1] or first.results["seeds"] != second.results["seeds"]:
+    # Each results file names the folders of the stages it shared (the runner's key: every field stage 1 read).
+    encoders = [[seed.get("pretrain") for seed in r.results.get("shared_stages", [])] for r in (first, second)]
+    if not encoders[0] or encoders[0] != encoders[1]:
         return charged, None
     if second.results["started"] < first.results["finished"]:
         return charged, (
@@ -106,51 +110,22 @@ def cost_range(runs: Sequence[BenchRun], charged: Mapping[str, float]) -> dict[s
     }
 
 
-def epochs(config: Mapping[str, Any]) -> str:
-    """The epochs of each stage: ``"6 + 50"`` for a two-stage recipe, ``"8"`` for one stage."""
-    stages = ("pretrain", "finetune") if "pretrain" in config else ("train",)
-    return " + ".join(str(config[stage]["epochs"]) for stage in stages)
-
-
-def network(config: Mapping[str, Any]) -> str:
-    """The network a config trains, with its width."""
-    if "model" not in config:
-        return f"resnet18, width {config['width']}"  # the SupCon recipes' network
-    options = config.get("model_kwargs") or {}
-    if "dims" in options:  # a DASS: the width of each of its stages
-        return f"{config['model']}, widths {options['dims'][0]} to {options['dims'][-1]}"
-    width = options.get("width") or options.get("embed_dim")
-    return f"{config['model']}, width {width}" if width else config["model"]
-
-
-def features(config: Mapping[str, Any]) -> str:
-    """The input a config's network reads: MFCC, log-mel, or CLAR's three channels."""
-    if "n_mfcc" in config:
-        return f"MFCC ({config['n_mfcc']} coefficients)"
-    if isinstance(config.get("features"), Mapping) and config["features"].get("kind") == "clar":
-        return "CLAR's three channels (STFT magnitude and phase, log-mel)"
-    return f"log-mel ({config['n_mels']} bands)"
-
-
-def training(config: Mapping[str, Any]) -> str:
-    """How the classifier is trained: a linear probe on a frozen pre-trained encoder, or end to end."""
-    if "pretrain" in config:
-        return "SupCon pre-training, then a linear classifier on the frozen encoder"
-    if "contrastive_weight" in config:
-        return "end to end, cross-entropy and NT-Xent together"
-    return "end to end"
+def design(run: BenchRun) -> Description:
+    """A run's network, features, training and epochs, as its recipe describes the config its file stored."""
+    recipe = get_recipe(run.method.recipe)
+    return recipe.describe(recipe.Config.from_dict(run.results["config"]))
 
 
 def budget_tables(runs: Sequence[BenchRun], charged: Mapping[str, float]) -> str:
     """Two narrow tables: what each row trains (network, epochs, batch, clip) and what it cost."""
-    design = _table(
+    designs = _table(
         ["method", "network", "epochs", "batch", "clip (s)"],
         [
             [
                 run.method.label,
-                network(c := run.results["config"]),
-                epochs(c),
-                c["batch_size"],
+                design(run).network,
+                design(run).epochs,
+                (c := run.results["config"])["batch_size"],
                 f"{c.get('duration') or c.get('event_seconds'):g}",
             ]
             for run in runs
@@ -171,14 +146,14 @@ def budget_tables(runs: Sequence[BenchRun], charged: Mapping[str, float]) -> str
                 f"{r['cpu_seconds'] / r['wall_seconds']:.2f}",
             ]
         )
-    return design + "\n\n" + _table(["method", "CPU-min/run", "wall-min/run", "CPU/wall"], cost)
+    return designs + "\n\n" + _table(["method", "CPU-min/run", "wall-min/run", "CPU/wall"], cost)
 
 
 def inputs_table(runs: Sequence[BenchRun]) -> str:
     """What each row reads and how it trains (the fairness caveats that are design facts)."""
     return _table(
         ["method", "input", "training"],
-        [[run.method.label, features(run.results["config"]), training(run.results["config"])] for run in runs],
+        [[run.method.label, design(run).features, design(run).training] for run in runs],
     )
 
 
@@ -451,9 +426,8 @@ def verdict_text(runs: Sequence[BenchRun], rows: Sequence[Mapping[str, Any]], ch
 def caveats_text(runs: Sequence[BenchRun], charged: Mapping[str, float]) -> str:
     """The fairness caveats: budget (computed), probe against fine-tuning, inputs, and the regimes not varied."""
     span = cost_range(runs, charged)
-    configs = [run.results["config"] for run in runs]
-    probes = [run.method.label for run in runs if "pretrain" in run.results["config"]]
-    kinds = sorted({features(c).split(" (")[0] for c in configs})
+    probes = [run.method.label for run in runs if "frozen encoder" in design(run).training]
+    kinds = sorted({design(run).features.split(" (")[0] for run in runs})
     lines = [
         f"- **Budget.** The rows had from {span['low']:.1f} to {span['high']:.1f} CPU-minutes per run, not "
         "one budget: a dearer row had more chances to learn.",
@@ -494,7 +468,7 @@ def regime_notes(runs: Sequence[BenchRun]) -> list[str]:
             full = full_profile(recipe, n_classes=len([k for k in run.results["summary"] if k.startswith("recall/")]))[
                 1
             ]
-            notes.append(f"{label} trains for {full} epochs at the paper's scale, {epochs(config)} here")
+            notes.append(f"{label} trains for {full} epochs at the paper's scale, {design(run).epochs} here")
         elif recipe in ("patchmix.cl", "lungsrad.full"):
             start = config.get("pretrained") or "random weights"
             notes.append(f"{label} was measured on an AudioSet-pretrained encoder, and the bench's starts from {start}")
@@ -549,26 +523,19 @@ def one_event_effect(y_true: np.ndarray, y_pred: np.ndarray, score: Any) -> floa
 def full_profile(recipe: str, n_classes: int) -> tuple[int, str]:
     """The parameters and epochs of the network that the recipe's ``full`` profile (the paper's setting)
     trains; the model is built on the meta device where it allows it, and no weights are downloaded."""
-    import dataclasses
-
     import torch
 
-    from respkit.models import create_model
-    from respkit.recipes import get_recipe
-
-    config = get_recipe(recipe).Config.for_profile("full")
-    options = dict(getattr(config, "model_kwargs", None) or {})
-    if hasattr(config, "width"):
-        options["width"] = config.width  # the SupCon recipes' ResNet18
-    if hasattr(getattr(config, "features", None), "channels"):
-        options["in_chans"] = config.features.channels  # CLAR's three channels
-    name = getattr(config, "model", "resnet18")
+    chosen = get_recipe(recipe)
+    config = chosen.Config.for_profile("full")
+    if hasattr(config, "pretrained"):  # the released weights' network, without reading them
+        config = dataclasses.replace(config, pretrained=None, allow_random_init=True)
+    classes = SimpleNamespace(train=SimpleNamespace(classes=[str(k) for k in range(n_classes)]))  # all it reads
     try:
         with torch.device("meta"):
-            model = create_model(name, num_classes=n_classes, **options)
+            model = chosen.model(config, classes)
     except NotImplementedError:  # a model that reads values while it is built
-        model = create_model(name, num_classes=n_classes, **options)
-    return sum(p.numel() for p in model.parameters()), epochs(dataclasses.asdict(config))
+        model = chosen.model(config, classes)
+    return sum(p.numel() for p in model.parameters()), chosen.describe(config).epochs
 
 
 def papers_tables(runs: Sequence[BenchRun], n_classes: int) -> str:
@@ -580,9 +547,11 @@ def papers_tables(runs: Sequence[BenchRun], n_classes: int) -> str:
     )
     rows = []
     for run in runs:
-        ours, config = run.mean("parameters"), run.results["config"]
+        ours = run.mean("parameters")
         full, full_epochs = full_profile(run.method.recipe, n_classes)
-        rows.append([run.method.label, size(ours), f"{size(full)} (× {full / ours:.0f})", epochs(config), full_epochs])
+        rows.append(
+            [run.method.label, size(ours), f"{size(full)} (× {full / ours:.0f})", design(run).epochs, full_epochs]
+        )
     scale = _table(["method", "bench network", "`full` network", "bench epochs", "`full` epochs"], rows)
     return scores + "\n\n" + scale
 

@@ -208,9 +208,9 @@ def loop_text(losses: Mapping[str, Sequence[float]], batch_size: int, n_classes:
 def domain_text(release: Any, events: Any, simulated: bool) -> str:
     """The chapter's "Domain" bullet: the ratio of normal to adventitious events, in the release's
     training set (``release``, a task 1-2 event dataset) and in this profile's training events
-    (``events``, :func:`respkit.recipes.clar.load_events`)."""
+    (``events``, the splits of :func:`respkit.recipes.clar.load_events`)."""
     whole = [0 if m.annotation == "Normal" else 1 for m in release.meta]
-    here = np.asarray(events.labels["train"])
+    here = np.asarray(events.train.labels)
     normal = events.classes.index("Normal")
     source = (
         "the simulator's training set (its proportions, not the release's)"
@@ -270,8 +270,9 @@ def upsampling_text(full: Any, source_rate: int, current: Any | None = None) -> 
 
 def profile_text(config: Any, profile: str, n_train: int, simulated: bool) -> str:
     """The chapter's "Profile and data" bullet: how much training a run of this profile gets, computed
-    from ``config`` (steps per epoch: ``n_train // batch_size``, as in :func:`respkit.recipes.clar.streams`).
-    A number and its unit are joined by a no-break space, so that a phone's column does not split them."""
+    from ``config`` (steps per epoch: ``n_train // batch_size``, as in
+    :func:`respkit.recipes.clar.unlabelled_stream`). A number and its unit are joined by a no-break space,
+    so that a phone's column does not split them."""
     per_epoch = n_train // config.batch_size
     text = (
         f"* **Profile and data.** The setup line at the top names both. In `{profile}`, each training stage "

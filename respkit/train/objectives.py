@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from respkit.losses import PatchMixContrastiveLoss, mixed_cross_entropy
+from respkit.losses import PatchMixContrastiveLoss, mixed_cross_entropy, patchmix_projector
 from respkit.mix import MixResult, PatchMix
 
 
@@ -62,8 +62,8 @@ class PatchMixCL(nn.Module):
         L = CE(head(f(x)), y) + Σ_k α_k · L_CL(f(x), f(mix_k(x)), perm_k, λ_k)
 
     ``f`` is the model's ``forward_features`` and ``mix_k`` a :class:`~respkit.mix.PatchMix` on its
-    patch grid; each mixer has its own :class:`~respkit.losses.PatchMixContrastiveLoss` (own projector,
-    hidden width ``projector_dim``, default the feature width). Patch-Mix CL is
+    patch grid; each mixer has its own projector (:func:`~respkit.losses.patchmix_projector`, hidden width
+    ``projector_dim``, default the feature width) and :class:`~respkit.losses.PatchMixContrastiveLoss`. Patch-Mix CL is
     ``{"patch": PatchMix("random")}`` with τ = 0.06; Lung-SRAD is ``{"time": ..., "freq": ...}`` with
     contiguous segments and τ = 0.2; ``mixers={}`` is plain fine-tuning.
 
@@ -92,9 +92,8 @@ class PatchMixCL(nn.Module):
         dim = model.num_features
         self.model, self.augment, self.weights = model, augment, weights
         self.mixers = nn.ModuleDict(mixers)
-        self.contrastive = nn.ModuleDict(
-            {name: PatchMixContrastiveLoss(dim, projector_dim or dim, temperature) for name in mixers}  # type: ignore[arg-type]
-        )
+        self.projectors = nn.ModuleDict({name: patchmix_projector(dim, projector_dim or dim) for name in mixers})  # type: ignore[arg-type]
+        self.contrastive = PatchMixContrastiveLoss(temperature)
 
     def forward(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         x, y = batch
@@ -105,7 +104,7 @@ class PatchMixCL(nn.Module):
         logged = {"ce": ce.detach()}
         for name, mixer in self.mixers.items():
             z_mixed, mix = mixed_features(self.model, x, mixer)  # type: ignore[arg-type]  # a PatchMix; [B, D]
-            cl = self.contrastive[name](z, z_mixed, mix.perm, mix.lam)
+            cl = self.contrastive(z, self.projectors[name](z_mixed), mix.perm, mix.lam)
             loss = loss + self.weights[name] * cl
             logged |= {f"cl_{name}": cl.detach(), f"lam_{name}": torch.tensor(mix.lam)}
         return {"loss": loss, **logged}

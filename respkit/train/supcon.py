@@ -14,26 +14,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from respkit.losses import SupCon, mixed_cross_entropy
+from respkit.losses import mixed_cross_entropy
 from respkit.mix import MixUp
 
 
 class SupConObjective(nn.Module):
-    """Stage 1: ``SupCon(normalize(projector(encoder(view))))`` over the views of a batch ``([B, V, 1, F, T], [B])``.
+    """Stage 1: ``loss(projector(encoder(view)), labels)`` over the views of a batch ``([B, V, 1, F, T], [B])``.
 
-    ``scale`` multiplies the loss: the public code's SupContrast loss carries ``τ / base_τ`` (0.1 / 0.07),
-    which under SGD is a 1.43 times larger step.
+    ``loss`` takes ``[B, V, E]`` projections and ``[B]`` labels (:class:`respkit.losses.SupCon`, or any loss
+    with that contract); ``scale`` multiplies it: the public code's SupContrast loss carries ``τ / base_τ``
+    (0.1 / 0.07), which under SGD is a 1.43 times larger step.
     """
 
-    def __init__(self, model: nn.Module, projector: nn.Module, temperature: float, scale: float = 1.0) -> None:
+    def __init__(self, model: nn.Module, projector: nn.Module, loss: nn.Module, scale: float = 1.0) -> None:
         super().__init__()
-        self.model, self.projector, self.loss, self.scale = model, projector, SupCon(temperature), scale
+        self.model, self.projector, self.loss, self.scale = model, projector, loss, scale
 
     def forward(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         views, y = batch
         batch_size, n_views = views.shape[:2]
         features = self.model.forward_features(views.flatten(0, 1))  # type: ignore[operator]  # [B·V, D], item-major
-        z = F.normalize(self.projector(features), dim=-1).view(batch_size, n_views, -1)  # [B, V, E]
+        z = self.projector(features).view(batch_size, n_views, -1)  # [B, V, E]; SupCon normalises
         return {"loss": self.scale * self.loss(z, y)}
 
 
