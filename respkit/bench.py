@@ -102,16 +102,21 @@ def predictions_path(results: dict[str, Any]) -> Path:
 
 
 def keep_predictions(results: dict[str, Any]) -> Path:
-    """Write every seed's labels, predictions and patients per split beside the results file (once)."""
+    """Write every seed's labels, predictions (argmax ``y_pred``, and ``y_prior`` under the prior correction
+    fitted on the validation patients, where the run made one) and patients per split beside the results
+    file (once)."""
     target = predictions_path(results)
     if target.exists():
         return target
     arrays: dict[str, np.ndarray] = {}
     for seed in results["seeds"]:
         artifacts = RunArtifacts.load(work_folder(results, seed))
+        prior = artifacts.info.get("prior", {}).get("predictions", {})
         for split, predictions in artifacts.predictions.items():
             arrays[f"seed{seed}/{split}/y_true"] = np.asarray(predictions.y_true)
             arrays[f"seed{seed}/{split}/y_pred"] = np.asarray(predictions.y_pred)
+            if split in prior:
+                arrays[f"seed{seed}/{split}/y_prior"] = np.asarray(prior[split])
             if split in artifacts.groups:
                 arrays[f"seed{seed}/{split}/groups"] = np.asarray(artifacts.groups[split]).astype(str)
     atomic_write(target, lambda tmp: save_npz(tmp, arrays))

@@ -215,6 +215,25 @@ def test_design_facts_read_from_the_configs():
     assert dass.network == "dass_tiny, widths 16 to 128"
 
 
+def test_the_prior_correction_is_compared_with_the_argmax_on_the_same_patients():
+    """The second decision's row reads the stored ``y_prior`` against ``y_pred`` of the same seeds; a run whose
+    files lack it is left out, and the table shows argmax → prior with the fitted tau."""
+    run = make_run("supcon.resnet", [noisy(0.5, 0), noisy(0.5, 1)])
+    for seed, predictions in run.predictions.items():
+        predictions["val"]["y_prior"] = Y.copy()  # the rule fixed every error
+    run.results["summary"] |= {"prior_score": stats(1.0), "prior_se": stats(1.0), "prior_sp": stats(1.0)}
+    run.results["summary"]["prior_tau"] = stats(0.8)
+    older = make_run("supcon.supcon", [noisy(0.5, 2)])  # recorded before runs kept a second decision
+    (row,) = report.decision_rows([run, older], SCORE, chance=0.3, n=200)
+    expected = 1.0 - np.mean([SCORE(Y, noisy(0.5, s))["score"] for s in (0, 1)])
+    assert row["point"] == pytest.approx(expected) and row["low"] > 0 and not row["within_noise"]
+    assert row["label_b"] == "ResNet18 + CE, argmax"
+    assert "ResNet18 + CE: +" in report.decision_text([row])
+    table = report.decision_table([run, older])
+    assert "ResNet18 + CE" in table and "SupCon" not in table and "| 0.80 |" in table
+    assert "100.0 ± 0.0" in table
+
+
 def test_clar_paper_is_speech_music_and_environmental_sounds():
     text = get_method("clar.joint").paper
     assert "NSynth" in text and "ESC-50" in text and "ECG" not in text

@@ -103,6 +103,14 @@ FAMILIES = {
         *steps("train"),
         "train.select_metric=score",
     ],  # two mixers, spectral smoothing, epoch selection
+    "detection.crnn": [
+        *SMALL_DATA,
+        "clip=2.0",
+        "widths=(4, 8, 8)",
+        "hidden=8",
+        "rnn_layers=1",
+        *steps("train"),
+    ],  # recordings, frame targets, post-processing chosen on validation patients
 }
 # (recipe, function whose n-th call kills the process, n)
 CASES = [
@@ -117,6 +125,7 @@ CASES = [
     ("patchmix.cl", "_end_epoch", 1),
     ("lungsrad.full", "_end_epoch", 2),
     ("lungsrad.full", "atomic_save", 3),  # while writing the last epoch's checkpoint
+    ("detection.crnn", "_end_epoch", 2),
 ]
 
 

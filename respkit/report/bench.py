@@ -342,6 +342,47 @@ def comparisons(
     return rows
 
 
+def decision_rows(
+    runs: Sequence[BenchRun], score: Any, chance: float, n: int = 1000, level: float = 0.95, seed: int = 0
+) -> list[dict[str, Any]]:
+    """For each unflagged method that stored both decisions: prior-corrected − argmax on the held-out patients,
+    paired over the same resampled patients (seeds averaged), as :func:`comparisons` rows. The correction's
+    ``tau`` was fitted on each run's validation patients; the held-out patients never saw it."""
+    rows = []
+    groups = patients(runs, "val")
+    for run in ranked(runs, chance):
+        seeds = list(run.predictions.values())
+        if groups is None or not all("y_prior" in p["val"] for p in seeds):
+            continue
+        predictions = {"prior": [p["val"]["y_prior"] for p in seeds], "argmax": [p["val"]["y_pred"] for p in seeds]}
+        y_true = seeds[0]["val"]["y_true"]
+        (row,) = compare_pairs(y_true, groups, predictions, [("prior", "argmax")], score, n=n, seed=seed, level=level)
+        label = run.method.label
+        rows.append(row | {"level": level, "patients": len(np.unique(groups)), "label_a": f"{label}, prior-corrected"})
+        rows[-1]["label_b"] = f"{label}, argmax"
+    return rows
+
+
+def decision_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Each method's prior-corrected decision against its argmax, with the paired interval, as a list."""
+    if not rows:
+        return "No unflagged run on this bench stored both decisions, so none is compared."
+    lines = [f"- {row['label_b'].removesuffix(', argmax')}: {gap_text(row)}." for row in rows]
+    return "The prior correction against the argmax, method by method, on the held-out patients:\n\n" + "\n".join(lines)
+
+
+def decision_table(runs: Sequence[BenchRun]) -> str:
+    """Each method's held-out score, SE and SP under the argmax and under the prior correction, and its ``tau``
+    (mean over seeds), for the runs whose files hold both."""
+    rows = []
+    for run in runs:
+        if "prior_score" not in run.results["summary"]:
+            continue
+        pairs = [f"{cell(run, key)} → {cell(run, 'prior_' + key)}" for key in ("score", "se", "sp")]
+        rows.append([run.method.label, *pairs, f"{run.mean('prior_tau'):.2f}"])
+    return _table(["method", "score", "SE", "SP", "τ"], rows)
+
+
 def comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """One row per pair: the difference, its interval, the share of resamples ``a`` wins, the verdict."""
     out = []
