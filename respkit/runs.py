@@ -103,7 +103,7 @@ class RunArtifacts:
         artifacts = cls(info["classes"], histories, metrics=info["metrics"], info=info["info"])
         with np.load(folder / PREDICTIONS_FILE, allow_pickle=False) as saved:
             arrays = {key: saved[key] for key in saved.files}
-        for split in {key.split("/")[0] for key in arrays}:
+        for split in dict.fromkeys(key.split("/")[0] for key in arrays):  # in the order they were saved
             if f"{split}/y_true" in arrays:
                 artifacts.predictions[split] = Predictions(
                     arrays[f"{split}/y_true"], arrays[f"{split}/y_pred"], arrays[f"{split}/scores"]

@@ -219,7 +219,7 @@ def test_the_prior_correction_is_compared_with_the_argmax_on_the_same_patients()
     """The second decision's row reads the stored ``y_prior`` against ``y_pred`` of the same seeds; a run whose
     files lack it is left out, and the table shows argmax → prior with the fitted tau."""
     run = make_run("supcon.resnet", [noisy(0.5, 0), noisy(0.5, 1)])
-    for seed, predictions in run.predictions.items():
+    for predictions in run.predictions.values():
         predictions["val"]["y_prior"] = Y.copy()  # the rule fixed every error
     run.results["summary"] |= {"prior_score": stats(1.0), "prior_se": stats(1.0), "prior_sp": stats(1.0)}
     run.results["summary"]["prior_tau"] = stats(0.8)

@@ -121,7 +121,7 @@ def test_curves_note_counts_what_the_run_saw():
     )
     assert "186 optimiser steps (6 epochs of 31 class-balanced batches of 32)" in note
     assert "up to 0.30" in note and "Stridor, has 3 events" in note and "with no Stridor among them" in note
-    assert "The 2 seeds ended between 0.650 and 0.650" in note
+    assert "On the validation patients the 2 seeds ended between 0.650 and 0.650" in note
     assert "consecutive epochs (in seed 0, drawn above), so" in note
 
 
@@ -190,3 +190,63 @@ def test_rare_classes_note_warns_only_when_children_are_few():
     assert "With S from 2 children, a model can learn" in few
     many = ch1.rare_classes_note(labels, np.arange(50), ["N", "S", "W"], few_children=3)
     assert "can learn" not in many
+
+
+def _run_with_prior(prior_preds, argmax_preds, y_true, groups):
+    """Hand-made artifacts of one run: per seed, the argmax's and the prior rule's predictions on "val"."""
+    return [
+        SimpleNamespace(
+            predictions={"val": SimpleNamespace(y_true=np.asarray(y_true), y_pred=np.asarray(a))},
+            groups={"val": np.asarray(groups)},
+            info={"prior": {"tau": 1.0, "predictions": {"val": list(p)}}},
+        )
+        for p, a in zip(prior_preds, argmax_preds)
+    ]
+
+
+def _accuracy(y_true, y_pred):
+    return {"score": float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))}
+
+
+def test_prior_comparison_pairs_both_rules_on_the_same_patients():
+    y_true = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    groups = np.array([1, 1, 2, 2, 3, 3, 4, 4])
+    argmax = [1 - y_true] * 2  # every item wrong: accuracy 0
+    prior = [y_true.copy(), y_true.copy()]  # every item right: accuracy 1
+    artifacts = _run_with_prior(prior, argmax, y_true, groups)
+    row = ch1.prior_comparison(artifacts, "val", _accuracy, n=200)
+    assert row["point"] == pytest.approx(1.0) and row["patients"] == 4 and row["seeds"] == 2
+    assert not row["identical"] and row["low"] > 0 and not row["within_noise"]
+    note = ch1.prior_comparison_note(artifacts, _accuracy)
+    assert "- held-out patients: +100.0 points" in note and "ahead" in note and "2 seeds averaged" in note
+
+    same = _run_with_prior(argmax, argmax, y_true, groups)
+    assert ch1.prior_comparison(same, "val", _accuracy, n=50)["point"] == 0
+    assert "the same predictions in every seed (4 patients)" in ch1.prior_comparison_note(same, _accuracy)
+    shifted = _run_with_prior(prior, argmax, y_true, groups)
+    shifted[1].predictions["val"].y_true = y_true[::-1]
+    with pytest.raises(ValueError, match="same items"):
+        ch1.prior_comparison(shifted, "val", _accuracy)
+
+
+def _stats(mean):
+    return {"mean": mean, "std": 0.0, "n": 2}
+
+
+def test_prior_table_and_tau_note_read_the_results():
+    summary = {f"{p}{k}": _stats(v) for p in ("", "inter_") for k, v in (("score", 0.6), ("se", 0.5), ("sp", 0.7))}
+    summary |= {
+        f"{p}prior_{k}": _stats(v) for p in ("", "inter_") for k, v in (("score", 0.65), ("se", 0.45), ("sp", 0.85))
+    }
+    summary |= {"valid_score": _stats(0.61), "valid_prior_score": _stats(0.66)}
+    results = {"summary": summary, "seeds": [0, 1], "metrics_per_seed": [{"prior_tau": 0.5}, {"prior_tau": 0.0}]}
+    table = ch1.prior_table(results).splitlines()
+    assert len(table) == 4  # header, rule, held-out, inter; no intra in this run, validation never shown
+    assert table[2] == "| held-out patients | 60.0 | 50.0 | 70.0 | 65.0 | 45.0 | 85.0 | +5.0 |"
+    assert table[3].startswith("| official inter-patient test |")
+    note = ch1.tau_note(results)
+    assert "0.5 (seed 0), 0 (seed 1)" in note and "Seed 1 kept the argmax" in note and "0.610 to 0.660" in note
+    results |= {"seeds": [0, 1, 2], "metrics_per_seed": [{"prior_tau": 0.0}, {"prior_tau": 0.0}, {"prior_tau": 1.0}]}
+    assert "Seeds 0 and 1 kept the argmax" in ch1.tau_note(results)
+    results["metrics_per_seed"] = [{"prior_tau": 0.0}] * 3
+    assert "every seed kept the argmax" in ch1.tau_note(results)

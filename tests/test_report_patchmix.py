@@ -192,8 +192,8 @@ def test_the_score_panel_promises_a_ring_only_where_a_run_chose_its_epoch():
         )
 
     curves, confusions = report.plot_training({"finetune": artifact(None), "cl": artifact(None)})
-    assert curves.axes[1].get_title() == "held-out Score (the last epoch is kept)"
+    assert curves.axes[1].get_title() == "validation Score (the last epoch is kept)"
     plt.close("all")
     curves, _ = report.plot_training({"finetune": artifact(1), "cl": artifact(0)})
-    assert curves.axes[1].get_title() == "held-out Score (ring: kept)"
+    assert curves.axes[1].get_title() == "validation Score (ring: kept)"
     plt.close("all")

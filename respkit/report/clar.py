@@ -115,10 +115,10 @@ def score_figure(
     chance: float | None,
     width: float = 7.0,
 ) -> Any:
-    """Mean held-out scores as grouped bars (top) and per-epoch held-out curves (bottom), stacked.
+    """Mean held-out scores as grouped bars (top) and per-epoch validation curves (bottom), stacked.
 
     ``scores``: method -> series -> summary entry (:func:`respkit.plot.plot_scores`); ``curves``: method ->
-    series -> the held-out score after each epoch, one colour per method and one line style per series.
+    series -> the validation patients' score after each epoch, one colour per method and one line style per series.
     ``chance`` is drawn on both panels.
     """
     import matplotlib.pyplot as plt
@@ -138,7 +138,7 @@ def score_figure(
             )
     if chance is not None:
         lines.axhline(chance, color="grey", ls=":", lw=1)
-    lines.set(xlabel="epoch (of the CE-trained stage)", ylabel="held-out score")
+    lines.set(xlabel="epoch (of the CE-trained stage)", ylabel="validation score")
     lines.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     return fig
 

@@ -395,7 +395,10 @@ def accuracy_note(rows: Mapping[str, np.ndarray]) -> str:
 
 
 def plot_baseline(history: Any, cm: Any, seed: int) -> plt.Figure:
-    """A run's training loss and held-out curves side by side, its confusion matrix below them."""
+    """A run's training loss and validation curves side by side, its held-out confusion matrix below them.
+
+    The curves are the validation patients' (the split that is scored after every epoch); the confusion
+    matrix is the held-out patients', which no choice looked at."""
     from respkit.plot import plot_confusion, plot_history
 
     fig = plt.figure(figsize=(WIDTH, 7), constrained_layout=True)
@@ -403,7 +406,7 @@ def plot_baseline(history: Any, cm: Any, seed: int) -> plt.Figure:
     loss_ax, metric_ax = top.subplots(1, 2)
     plot_history(history, [loss_ax, metric_ax], metrics=("score", "se", "sp"), steps=True)
     loss_ax.set(ylabel="cross-entropy", title="training loss")
-    metric_ax.set(ylim=(0, 1), title="held-out patients")
+    metric_ax.set(ylim=(0, 1), title="validation patients, after each epoch")
     plot_confusion(cm, bottom.subplots(), title=f"held-out patients, last epoch (seed {seed})")
     return fig
 
@@ -431,8 +434,8 @@ def curves_note(
     classes: Sequence[str],
     held_out_labels: np.ndarray,
 ) -> str:
-    """Why one number of this run is a coarse bar: steps taken, epoch-to-epoch jumps, rare classes (and
-    those the held-out patients lack), and where the seeds ended."""
+    """Why one number of this run is a coarse bar: steps taken, epoch-to-epoch jumps of the validation
+    score, rare classes (and those the held-out patients lack), and where the seeds ended on validation."""
     held_out_labels = np.asarray(held_out_labels)
     steps = steps_taken(histories[0])
     rarest = int(np.argmin(np.bincount(train_labels, minlength=len(classes))))
@@ -441,7 +444,7 @@ def curves_note(
     text = (
         f"Read the curves before the number. In the `{results['profile']}` profile the model takes "
         f"{count(steps, 'optimiser step')} ({config.train.epochs} epochs of {steps // config.train.epochs} "
-        f"class-balanced batches of {config.batch_size}), and the held-out score moved by up to "
+        f"class-balanced batches of {config.batch_size}), and the validation score moved by up to "
         f"{largest_jump(histories):.2f} between two consecutive epochs{jump_where(histories, results)}, "
         "so where training stops matters. "
         f"The rarest class, {classes[rarest]}, has {count(int(np.sum(train_labels == rarest)), 'event')} "
@@ -449,7 +452,8 @@ def curves_note(
     )
     text += f", with no {' and no '.join(absent)} among them. " if absent else ". "
     return text + (
-        f"The {count(len(finals), 'seed')} ended between {min(finals):.3f} and {max(finals):.3f}. "
+        f"On the validation patients the {count(len(finals), 'seed')} ended between {min(finals):.3f} and "
+        f"{max(finals):.3f}. "
         "A single number from such a run is a coarse bar."
     )
 
@@ -506,4 +510,114 @@ def protocol_note(profile: str, config: Any, full: Any, n_train: int) -> str:
         f"`{profile}` it trains for {config.train.epochs} epochs on {sample}. A gap to the paper "
         f"is expected and says little about the method. The `full` profile trains for {full.train.epochs} "
         "epochs on every training event."
+    )
+
+
+# --- the decision rule -----------------------------------------------------------------------------------
+#: The splits a SPRSound or ICBHI run reports, in the order the chapter shows them, with their names in words.
+REPORTED_SPLITS = {
+    "val": "held-out patients",
+    "inter": "official inter-patient test",
+    "intra": "official intra-patient test",
+    "test": "official test",
+}
+
+
+def _prefix(split: str) -> str:
+    return "" if split == "val" else f"{split}_"
+
+
+def prior_table(results: Mapping[str, Any], splits: Sequence[str] = tuple(REPORTED_SPLITS)) -> str:
+    """A Markdown table: per reported split present, Score, SE and SP under the argmax and under the prior
+    correction (percent, the mean over seeds), and the Score's change. Only reported splits: the
+    validation patients chose the rule, so their scores say nothing about it."""
+    summary = results["summary"]
+    lines = [
+        "| patients | argmax Score | SE | SP | prior-corrected Score | SE | SP | change of Score |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for split in splits:
+        p = _prefix(split)
+        if f"{p}prior_score" not in summary:
+            continue
+        argmax = [100 * summary[f"{p}{k}"]["mean"] for k in ("score", "se", "sp")]
+        prior = [100 * summary[f"{p}prior_{k}"]["mean"] for k in ("score", "se", "sp")]
+        cells = " | ".join(f"{v:.1f}" for v in (*argmax, *prior))
+        lines.append(f"| {REPORTED_SPLITS[split]} | {cells} | {prior[0] - argmax[0]:+.1f} |")
+    return "\n".join(lines)
+
+
+def tau_note(results: Mapping[str, Any]) -> str:
+    """The τ each seed fitted on its validation patients, and what the rule did there (optimistic, fitted there)."""
+    taus = [float(m["prior_tau"]) for m in results["metrics_per_seed"]]
+    seeds = list(results.get("seeds", range(len(taus))))
+    listed = ", ".join(f"{tau:g} (seed {seed})" for tau, seed in zip(taus, seeds))
+    s = results["summary"]
+    valid = (
+        f"On those patients, where it was fitted, the Score went from {s['valid_score']['mean']:.3f} to "
+        f"{s['valid_prior_score']['mean']:.3f} (means over seeds): optimistic by construction, since a fit "
+        "never scores below the argmax on its own items."
+    )
+    if not any(taus):
+        return (
+            f"**τ fitted on the validation patients:** {listed}. No τ above 0 scored higher than the argmax "
+            "there, so every seed kept the argmax and both rules predict the same. " + valid
+        )
+    kept = [seed for tau, seed in zip(taus, seeds) if tau == 0]
+    which = f"Seed {kept[0]}" if len(kept) == 1 else f"Seeds {', '.join(map(str, kept[:-1]))} and {kept[-1]}"
+    same = f" {which} kept the argmax (τ = 0)." if kept else ""
+    return f"**τ fitted on the validation patients:** {listed}.{same} {valid}"
+
+
+def prior_comparison(
+    artifacts: Sequence[Any], split: str, score: Any, *, n: int = 1000, level: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
+    """The prior-corrected decision minus the argmax on ``split``, seeds averaged, with a paired bootstrap
+    interval over its patients (:func:`respkit.stats.compare_pairs`); a row :func:`respkit.report.gap_text`
+    reads.
+
+    ``artifacts``: one :class:`respkit.runs.RunArtifacts` per seed of one run, each with the argmax's
+    predictions (``predictions[split].y_pred``), the rule's (``info["prior"]["predictions"][split]``) and the
+    patients (``groups[split]``); ``score``: the official score, ``f(y_true, y_pred) -> {"score": ...}``.
+    Both rules decide from the same scores of the same items, so the pairing is exact.
+    """
+    from respkit.stats import compare_pairs
+
+    first = artifacts[0]
+    y_true, groups = np.asarray(first.predictions[split].y_true), np.asarray(first.groups[split])
+    for art in artifacts:
+        if not np.array_equal(art.predictions[split].y_true, y_true):
+            raise ValueError(f"the seeds were not scored on the same items of {split!r}: no paired comparison")
+    predictions = {
+        "prior": [np.asarray(art.info["prior"]["predictions"][split]) for art in artifacts],
+        "argmax": [np.asarray(art.predictions[split].y_pred) for art in artifacts],
+    }
+    row = compare_pairs(y_true, groups, predictions, [("prior", "argmax")], score, n=n, seed=seed, level=level)[0]
+    same = all(np.array_equal(a, b) for a, b in zip(predictions["prior"], predictions["argmax"]))
+    return row | {
+        "split": split,
+        "level": level,
+        "seeds": len(artifacts),
+        "patients": len(np.unique(groups)),
+        "identical": same,
+    }
+
+
+def prior_comparison_note(artifacts: Sequence[Any], score: Any, splits: Sequence[str] = tuple(REPORTED_SPLITS)) -> str:
+    """One line per reported split present: prior-corrected minus argmax, paired over its patients."""
+    from respkit.report import gap_text
+
+    lines = []
+    for split in splits:
+        if split not in artifacts[0].groups or split not in artifacts[0].info["prior"]["predictions"]:
+            continue
+        row = prior_comparison(artifacts, split, score)
+        if row["identical"]:
+            text = f"the same predictions in every seed ({row['patients']} patients): nothing to compare"
+        else:
+            text = gap_text(row)
+        lines.append(f"- {REPORTED_SPLITS[split]}: {text}.")
+    return (
+        f"**Prior-corrected minus argmax**, Score points, {count(len(artifacts), 'seed')} averaged, "
+        "intervals over resampled patients:\n\n" + "\n".join(lines)
     )

@@ -329,7 +329,7 @@ def predicted_per_class(results: Mapping[str, Mapping[str, Any]], classes: Seque
 
 def plot_ablation(results: Mapping[str, Mapping[str, Any]], dataset: str, history: Any) -> Any:
     """Two stacked panels: each row's held-out score (with the paper's on ICBHI, and the chance line; flagged
-    rows marked), then the loss terms and held-out score of ``history`` (``lungsrad.full``, first seed)."""
+    rows marked), then the loss terms and validation score of ``history`` (``lungsrad.full``, first seed)."""
     import matplotlib.pyplot as plt
 
     from respkit.plot import plot_scores
@@ -351,10 +351,12 @@ def plot_ablation(results: Mapping[str, Mapping[str, Any]], dataset: str, histor
     top.tick_params(axis="x", labelrotation=15)
     for key in ("ce", "cl_time", "cl_freq"):
         bottom.plot([epoch[key] for epoch in history.train], marker="o", label=key)
-    bottom.plot(history.metric("score"), marker="s", color="black", label="held-out score")
+    bottom.plot(history.metric("score"), marker="s", color="black", label="validation score")
     bottom.axhline(chance_level(first["summary"]), color="grey", ls="--", lw=1, label="chance (best blind guess)")
     bottom.set(
-        xlabel="epoch", ylabel="loss; held-out score", title="lungsrad.full, first seed: loss terms and held-out score"
+        xlabel="epoch",
+        ylabel="loss; validation score",
+        title="lungsrad.full, first seed: loss terms and validation score",
     )
     bottom.title.set_fontsize(9)
     bottom.legend(fontsize=8)

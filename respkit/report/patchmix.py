@@ -241,7 +241,7 @@ def held_out_text(runs: Mapping[str, Mapping[str, Any]], artifacts: Mapping[str,
 
 
 def plot_training(artifacts: Mapping[str, Any]) -> tuple[Any, Any]:
-    """Two figures: training loss and held-out Score per epoch side by side; held-out confusions two per row."""
+    """Two figures: training loss and validation Score per epoch side by side; held-out confusions two per row."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -251,7 +251,7 @@ def plot_training(artifacts: Mapping[str, Any]) -> tuple[Any, Any]:
     curves, axes = plt.subplots(1, 2, figsize=(7, 2.9))
     plot_history({m: a.history for m, a in artifacts.items()}, axes)
     ringed = any(a.history.best_epoch is not None for a in artifacts.values())  # a run that chose its epoch
-    axes[1].set_title("held-out Score (ring: kept)" if ringed else "held-out Score (the last epoch is kept)")
+    axes[1].set_title("validation Score (ring: kept)" if ringed else "validation Score (the last epoch is kept)")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     curves.tight_layout()
