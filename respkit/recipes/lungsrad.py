@@ -141,7 +141,9 @@ class LungSRADConfig(PatchModelConfig):
         # Chapter 4's quick data; a DASS a quarter as wide as dass_tiny (its two stage-2 blocks kept for the
         # smoothing, scaled to their 2 x 5 map). From scratch on the simulated events it sat at ln 2 for its
         # first 100-200 steps, and under SpecAugment it rarely left: 120 steps of 32 with it scored 0.42 (chance
-        # 0.50); 240 steps of 64 with it 0.58, without it 0.62 (3 seeds). Batches of 64 cost 1.4x those of 32.
+        # 0.50); 240 steps of 64 with it 0.58, without it 0.62 (3 seeds, held-out patients, before validation
+        # patients existed; to be chosen again on them: tools/choose_settings.py dass_specaugment). Batches of 64
+        # cost 1.4x those of 32.
         chapter4 = PatchModelConfig.quick()
         return cls._small_dass(
             chapter4, dims=(8, 16, 32, 64), batch_size=64, epoch_items=1920, freq_mask=0, time_mask=0

@@ -171,7 +171,8 @@ class WindowsConfig(MixUpConfig):
     window_step: float = 2.0  # 3 s windows with 1 s overlap
     min_run: int = 2  # consecutive windows that must agree
     # Weights 1 / count**0.75: most windows are Normal, and two false alarms in a row make a record wrong. Chosen
-    # among powers 1, 0.75, 0.5 on the quick runs' held-out patients (1: most simulated Normal records called DAS).
+    # among powers 1, 0.75, 0.5 on held-out patients before validation patients existed (1: most simulated Normal
+    # records called DAS); to be chosen again on validation patients (tools/choose_settings.py windows_balance).
     balanced: float = 0.75
 
     @property
