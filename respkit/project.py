@@ -66,6 +66,7 @@ CHAPTERS = (
         "book/ch5_ssm.ipynb", "Chapter 5: State-space models, spectral analysis and Lung-SRAD", ("icbhi", "sprsound")
     ),
     Chapter("book/ch6_bench.ipynb", "Chapter 6: All methods on one bench", ("sprsound",)),
+    Chapter("book/ch7_detection.ipynb", "Chapter 7: Event detection", ("sprsound",)),
     Chapter("book/appendix_supcon_public.ipynb", "Appendix: Chapter 3 against the paper's public code", ("sprsound",)),
     Chapter("book/appendix_scale.ipynb", "Appendix: Running at scale", ("sprsound",), extras=("scale",)),
 )
