@@ -24,6 +24,7 @@ import numpy as np
 from respkit.bench import BenchRun
 from respkit.recipes import get_recipe
 from respkit.recipes.base import Description
+from respkit.recipes.common import Splits
 from respkit.report import degenerate, gap_text, summary_cell
 from respkit.stats import compare_pairs
 
@@ -570,11 +571,12 @@ def full_profile(recipe: str, n_classes: int) -> tuple[int, str]:
     config = chosen.Config.for_profile("full")
     if hasattr(config, "pretrained"):  # the released weights' network, without reading them
         config = dataclasses.replace(config, pretrained=None, allow_random_init=True)
-    classes = SimpleNamespace(train=SimpleNamespace(classes=[str(k) for k in range(n_classes)]))  # all it reads
+    names = [str(k) for k in range(n_classes)]
+    classes = Splits(train=SimpleNamespace(classes=names), val=None)  # all a model hook reads of the splits
     try:
         with torch.device("meta"):
             model = chosen.model(config, classes)
-    except NotImplementedError:  # a model that reads values while it is built
+    except (NotImplementedError, RuntimeError):  # a model that reads values while it is built
         model = chosen.model(config, classes)
     return sum(p.numel() for p in model.parameters()), chosen.describe(config).epochs
 
