@@ -22,6 +22,8 @@ def one_recipe_per_data_hook() -> list[str]:
     chosen: dict[str, str] = {}
     for name in list_recipes():
         recipe = get_recipe(name)
+        if not type(recipe).__module__.startswith("respkit.recipes."):
+            continue  # the stand-ins other test modules register
         owner = next(c for c in type(recipe).__mro__ if "data" in vars(c))
         chosen.setdefault(f"{owner.__module__}.{owner.__qualname__}:{recipe.Config.for_profile('quick').dataset}", name)
     return sorted(chosen.values())
