@@ -120,19 +120,7 @@ def test_every_config_comes_back_from_its_results_file():
 
 
 TWO_SEEDS = {  # tiny settings: the point is whom each seed is scored on, not what it learns
-    "supcon.mixup": {
-        "max_train": 40,
-        "max_val": 24,
-        "batch_size": 8,
-        "n_mfcc": 16,
-        "width": 4,
-        "embedding_dim": 8,
-        "event_seconds": 1.0,
-        "pretrain.epochs": 1,
-        "pretrain.max_steps_per_epoch": 2,
-        "finetune.epochs": 1,
-        "finetune.max_steps_per_epoch": 2,
-    },
+    "supcon.mixup": SUPCON_TINY,
     "clar.pretrain_finetune": {
         "max_train": 40,
         "max_val": 24,
