@@ -4,6 +4,7 @@
     torchrun --nproc_per_node 2 -m respkit run patchmix      # one run, data-parallel over 2 processes
     python -m respkit sweep 'baseline.*' --seeds 5 --grid train.lr=1e-3,3e-3   # on Ray Tune (respkit.scale.cli)
     python -m respkit bench [RECIPE ...]     # chapter 6: every method, cpu profile, 3 seeds; resumes
+    python -m respkit bench --axes           # chapter 6's budget and label-fraction axes (respkit.axes)
     python -m respkit download icbhi|sprsound|ast-audioset [--dest DIR]
 
 ``run`` is :func:`respkit.experiments.run_experiment`: it loads an existing matching results file
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--task", default="1-2", help="SPRSound event task (default 1-2)")
     bench.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of each method (default 3)")
     bench.add_argument("--out", default=None, help="folder for results files (default: respkit/results/bench)")
+    bench.add_argument("--axes", action="store_true", help="the budget and label-fraction axes (respkit/results/axes)")
     add_sweep_parser(commands)
     download = commands.add_parser("download", help="download a dataset or pretrained weights (resumable, verified)")
     download.add_argument("what", metavar="NAME", help="icbhi, sprsound or ast-audioset")
@@ -115,10 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     from respkit.profiles import configure_threads, select_device
 
     if args.command == "bench":
+        from respkit.axes import AXES_DIR, run_axes
         from respkit.bench import BENCH_DIR, run_bench
 
         configure_threads("quick", select_device())  # one thread per run: the bench's CPU-minutes are comparable
-        runs = run_bench(args.recipes, task=args.task, seeds=args.seeds, out_dir=args.out or BENCH_DIR)
+        if args.axes:
+            runs = run_axes(args.recipes, task=args.task, seeds=args.seeds, out_dir=args.out or AXES_DIR)
+        else:
+            runs = run_bench(args.recipes, task=args.task, seeds=args.seeds, out_dir=args.out or BENCH_DIR)
         print(results_table(runs, ["score", "se", "sp", "inter_score", "intra_score"]))
         return 0
     profile = _profile_for(args.recipe, args.profile, parse_overrides(args.overrides))

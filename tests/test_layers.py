@@ -26,7 +26,7 @@ LAYERS = [
     ["features", "augment", "mix", "losses", "models", "data", "analysis", "detection"],
     ["train"],
     ["inference", "runs", "recipes"],
-    ["experiments", "bench", "scale", "report", "plot", "book", "__main__"],
+    ["experiments", "bench", "axes", "scale", "report", "plot", "book", "__main__"],
 ]
 
 
