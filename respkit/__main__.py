@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config field (dotted for nested configs); repeatable",
     )
     run.add_argument("--no-reuse", dest="reuse", action="store_false", help="train even if matching results exist")
+    run.add_argument(
+        "--decision",
+        choices=("argmax", "prior"),
+        default=None,
+        help="the decision the table reports: argmax, or the prior correction fitted on validation patients "
+        "(default: the recipe's)",
+    )
     bench = commands.add_parser("bench", help="chapter 6's bench: every method's cpu profile over seeds (resumes)")
     bench.add_argument("recipes", nargs="*", metavar="RECIPE", help="some of the bench's recipes (default: all)")
     bench.add_argument("--task", default="1-2", help="SPRSound event task (default 1-2)")
@@ -141,22 +148,28 @@ def main(argv: list[str] | None = None) -> int:
     distributed.shutdown()  # under torchrun: every rank is done before any leaves the group
     if distributed.is_main():
         # The headline numbers only; every metric (per-class recall, floors, ...) is in the results file.
-        splits = [""] + sorted(
-            {key.removesuffix("score") for key in results["summary"] if key.endswith("_score") and key.count("_") == 1}
-        )
-        print(
-            results_table(
-                [results],
-                [
-                    f"{split}{m}"
-                    for split in splits
-                    for m in ("score", "se", "sp")
-                    if f"{split}{m}" in results["summary"]
-                ],
-            )
-        )
+        decision = args.decision or get_recipe(args.recipe).decision
+        print(decision_table(results, decision))
         print(f"all metrics: {results['path']}")
     return 0
+
+
+def decision_table(results: dict[str, Any], decision: str) -> str:
+    """Score, SE and SP of every split under ``decision``: ``"argmax"``, or ``"prior"``, the prior correction
+    fitted on the validation patients (its metrics are ``prior_score``, ``inter_prior_score``, ...)."""
+    from respkit.report import results_table
+
+    summary = results["summary"]
+    scored = {key.removesuffix("score") for key in summary if key.endswith("_score") and key.count("_") == 1}
+    splits = [""] + sorted(scored - {"prior_"})
+    infix = "prior_" if decision == "prior" else ""
+    if infix and "prior_score" not in summary:
+        raise SystemExit(f"{results['recipe']} stored no prior-corrected decision; report it with --decision argmax")
+    metrics = [
+        f"{split}{infix}{m}" for split in splits for m in ("score", "se", "sp") if f"{split}{infix}{m}" in summary
+    ]
+    note = "decision: prior correction fitted on validation patients\n" if infix else "decision: argmax\n"
+    return note + results_table([results], metrics)
 
 
 def _profile_for(recipe: str, profile: str | None, overrides: dict[str, Any]) -> str:

@@ -123,6 +123,16 @@ def keep_predictions(results: dict[str, Any]) -> Path:
     return target
 
 
+def load_predictions(results: dict[str, Any]) -> dict[int, dict[str, dict[str, np.ndarray]]]:
+    """The predictions :func:`keep_predictions` stored beside ``results``: seed -> split -> array name -> array."""
+    stored = np.load(predictions_path(results), allow_pickle=False)
+    predictions: dict[int, dict[str, dict[str, np.ndarray]]] = {}
+    for key in stored.files:
+        seed, split, name = key.split("/")
+        predictions.setdefault(int(seed.removeprefix("seed")), {}).setdefault(split, {})[name] = stored[key]
+    return predictions
+
+
 @dataclass
 class BenchRun:
     """A recorded bench run: its :class:`Method`, its results dict and its predictions by seed and split."""
@@ -153,10 +163,5 @@ def load_bench(folder: str | Path = BENCH_DIR, task: str = "1-2") -> list[BenchR
     for results in sorted(runs, key=lambda r: r["finished"]):
         if results["config"].get("task") != task:
             continue
-        stored = np.load(predictions_path(results), allow_pickle=False)
-        predictions: dict[int, dict[str, dict[str, np.ndarray]]] = {}
-        for key in stored.files:
-            seed, split, name = key.split("/")
-            predictions.setdefault(int(seed.removeprefix("seed")), {}).setdefault(split, {})[name] = stored[key]
-        found[results["recipe"]] = BenchRun(get_method(results["recipe"]), results, predictions)
+        found[results["recipe"]] = BenchRun(get_method(results["recipe"]), results, load_predictions(results))
     return [found[m.recipe] for m in METHODS if m.recipe in found]

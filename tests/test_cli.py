@@ -58,3 +58,35 @@ def test_the_simulator_says_when_it_writes_and_when_it_is_done(no_data, monkeypa
     spec_quiet = dataclasses.replace(spec, name="quiet")
     locate._simulate(spec_quiet)  # a notebook (no RESPKIT_PROGRESS) keeps its output clean
     assert capsys.readouterr().err == ""
+
+
+def _results(**summary):
+    return {
+        "recipe": "r",
+        "profile": "quick",
+        "seeds": [0],
+        "summary": {k: {"mean": v, "std": 0.0, "n": 1} for k, v in summary.items()},
+    }
+
+
+def test_the_table_reports_the_decision_asked_for_and_every_split_under_it():
+    from respkit.__main__ import decision_table
+
+    results = _results(
+        score=0.5, se=0.4, sp=0.6, inter_score=0.45, prior_score=0.7, prior_se=0.8, prior_sp=0.6, inter_prior_score=0.65
+    )
+    argmax, prior = decision_table(results, "argmax"), decision_table(results, "prior")
+    assert argmax.startswith("decision: argmax") and "prior" not in argmax.splitlines()[1]
+    assert "| 50.00 |" in argmax and "| 45.00 |" in argmax
+    header = prior.splitlines()[1]
+    assert "prior_score" in header and "inter_prior_score" in header and "| score" not in header
+    assert "| 70.00 |" in prior and "| 65.00 |" in prior and "50.00" not in prior
+    with pytest.raises(SystemExit, match="no prior-corrected decision"):
+        decision_table(_results(score=0.5), "prior")
+
+
+def test_a_recipe_asks_for_its_decision():
+    from respkit.recipes import get_recipe
+
+    assert get_recipe("clar.joint").decision == "prior"
+    assert get_recipe("supcon.resnet").decision == "argmax"

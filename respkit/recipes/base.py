@@ -192,11 +192,13 @@ class Recipe:
     """One experiment. Subclasses set ``Config`` and declare :meth:`model` and :meth:`stages`; the first
     docstring line names it. ``keep_weights`` saves the trained model's weights for the chapters that
     analyse it; ``decides_by_prior`` (on unless the scored classes are not those trained, as for records
-    decided from windows) adds the prior-corrected decision's scores beside the argmax's."""
+    decided from windows) adds the prior-corrected decision's scores beside the argmax's; ``decision`` is the
+    one the command line reports (``"argmax"``, or ``"prior"`` for a recipe that asks for the correction)."""
 
     Config: ClassVar[type[RecipeConfig]]
     keep_weights: ClassVar[bool] = False
     decides_by_prior: ClassVar[bool] = True  # score every split again under the prior correction fitted on valid
+    decision: ClassVar[str] = "argmax"
 
     def data(self, config: Any, data: Any) -> Any:
         """The splits the run trains and is scored on (:func:`respkit.recipes.common.splits`)."""
