@@ -140,10 +140,9 @@ class LungSRADConfig(PatchModelConfig):
     def quick(cls) -> LungSRADConfig:
         # Chapter 4's quick data; a DASS a quarter as wide as dass_tiny (its two stage-2 blocks kept for the
         # smoothing, scaled to their 2 x 5 map). From scratch on the simulated events it sat at ln 2 for its
-        # first 100-200 steps, and under SpecAugment it rarely left: 120 steps of 32 with it scored 0.42 (chance
-        # 0.50); 240 steps of 64 with it 0.58, without it 0.62 (3 seeds, held-out patients, before validation
-        # patients existed; to be chosen again on them: tools/choose_settings.py dass_specaugment). Batches of 64
-        # cost 1.4x those of 32.
+        # first 100-200 steps, and under SpecAugment it rarely left. SpecAugment off: chosen again on validation
+        # patients against chapter 4's masks (real events, 3 seeds; tools/choose_settings.py dass_specaugment,
+        # results files in respkit/results/choices/). Batches of 64 cost 1.4x those of 32.
         chapter4 = PatchModelConfig.quick()
         return cls._small_dass(
             chapter4, dims=(8, 16, 32, 64), batch_size=64, epoch_items=1920, freq_mask=0, time_mask=0

@@ -68,11 +68,16 @@ def help_rows(
     """Every method against the baseline at the same point, paired over the held-out patients (seeds averaged).
 
     Each row is a :func:`respkit.stats.compare_pairs` row with ``point_of`` (the :class:`Point`) and the labels
-    that :func:`respkit.report.gap_text` reads. Flagged runs, and points without the baseline, give no row.
+    that :func:`respkit.report.gap_text` reads. Flagged runs, and points without the baseline, give no row; the
+    runs of budget 1 (all labels too) are compared once, as budget 1.
     """
     key = DECISIONS[decision][1]
     rows = []
+    seen: set[str] = set()  # all labels is budget 1: its runs are compared once
     for point, runs in axes.items():
+        if point.folder in seen:
+            continue
+        seen.add(point.folder)
         by_recipe = {run.method.recipe: run for run in runs}
         base = by_recipe.get(BASELINE)
         groups = patients(list(runs), "val")
@@ -187,12 +192,13 @@ def provenance_text(axes: Mapping[Point, Sequence[BenchRun]]) -> str:
     """Where the axes' numbers come from: files, data, seeds, commits and machines, in one sentence."""
     from respkit.report.bench import is_simulated, machine
 
-    runs = [run for found in axes.values() for run in found]
+    runs = list({run.results["path"]: run for found in axes.values() for run in found}.values())
     commits = sorted({run.results["git_commit"][:8] + (" (dirty)" if run.results["git_dirty"] else "") for run in runs})
     data = " and ".join(sorted({"simulated" if is_simulated(run) else "real" for run in runs}))
     seeds = "/".join(str(n) for n in sorted({len(run.results["seeds"]) for run in runs}))
     machines = "; ".join(sorted({machine(run.results["hardware"]) for run in runs}))
     return (
-        f"{len(runs)} results files in {len(axes)} points, recorded on {data} SPRSound data with {seeds} seeds each, "
+        f"{len(runs)} results files in {len({p.folder for p in axes})} folders, recorded on {data} SPRSound data "
+        f"with {seeds} seeds each, "
         f"at commit {', '.join(f'`{c}`' for c in commits)}, on {machines}."
     )
