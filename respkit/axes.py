@@ -11,9 +11,10 @@ four methods (a baseline, and one method per family that makes such a claim), th
   without a label, so it trains on the labelled ones alone, for as many optimiser steps as on all of them:
   fewer labels, not less training.
 
-A point is three seeds in its own folder, ``respkit/results/axes/<axis>-<value>/`` (budget 1 and all labels
-are the same runs: ``budget-1``), each results file with its predictions under both decisions beside it, as
-the bench keeps them. ``python -m respkit bench --axes`` trains what no folder holds yet and resumes.
+A point is three seeds in its own folder, ``respkit/results/axes/<axis>-<value>/``, each results file with its
+predictions under both decisions beside it. Budget 1 with all the labels is the bench itself: its runs are
+the bench's files (``respkit/results/bench/``), so the axes and the bench are one recording.
+``python -m respkit bench --axes`` trains what no folder holds yet and resumes.
 """
 
 from __future__ import annotations
@@ -50,10 +51,17 @@ class Point:
     value: float
 
     @property
+    def is_bench(self) -> bool:
+        """Budget 1 with every label: the bench's own runs."""
+        return self.value == 1.0
+
+    @property
     def folder(self) -> str:
-        if self.axis == "labels" and self.value == 1.0:
-            return "budget-1"
-        return f"{self.axis}-{self.value:g}"
+        return "bench" if self.is_bench else f"{self.axis}-{self.value:g}"
+
+    def path(self, axes_dir: str | Path = AXES_DIR, bench_dir: str | Path = BENCH_DIR) -> Path:
+        """Where the point's results files live: ``bench_dir`` for the bench's point, else under ``axes_dir``."""
+        return Path(bench_dir) if self.is_bench else Path(axes_dir) / self.folder
 
 
 POINTS = tuple(Point("budget", b) for b in BUDGETS) + tuple(Point("labels", f) for f in LABEL_FRACTIONS)
@@ -106,6 +114,7 @@ def run_axes(
     seeds: int = 3,
     out_dir: str | Path = AXES_DIR,
     data: Any = None,
+    bench_dir: str | Path = BENCH_DIR,
 ) -> list[dict[str, Any]]:
     """Run (or load) every point of both axes for ``recipes`` (default :data:`AXIS_METHODS`); return the results."""
     data = resolve_default_data() if data is None else data
@@ -124,7 +133,7 @@ def run_axes(
                 profile="cpu",
                 seeds=range(seeds),
                 data=data,
-                out_dir=Path(out_dir) / point.folder,
+                out_dir=point.path(out_dir, bench_dir),
                 overrides={"task": task, **changes},
                 command=command,
             )
@@ -133,6 +142,12 @@ def run_axes(
     return all_results
 
 
-def load_axes(folder: str | Path = AXES_DIR, task: str = "1-2") -> dict[Point, list[BenchRun]]:
-    """The recorded runs of every point found under ``folder``, by point (methods in the bench's order)."""
-    return {point: runs for point in POINTS if (runs := load_bench(Path(folder) / point.folder, task))}
+def load_axes(
+    folder: str | Path = AXES_DIR, task: str = "1-2", bench_dir: str | Path = BENCH_DIR
+) -> dict[Point, list[BenchRun]]:
+    """The recorded runs of every point found under ``folder`` (and the bench's in ``bench_dir``), by point, the
+    axis methods only, in the bench's order."""
+    found = {point: load_bench(point.path(folder, bench_dir), task) for point in POINTS}
+    return {
+        point: kept for point, runs in found.items() if (kept := [r for r in runs if r.method.recipe in AXIS_METHODS])
+    }

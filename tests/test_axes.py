@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,8 +89,9 @@ def test_too_few_labels_for_one_batch_are_refused():
         label_overrides("supcon.resnet", cpu("supcon.resnet"), 0.001, LABELS)
 
 
-def test_the_shared_point_has_one_folder():
-    assert Point("labels", 1.0).folder == Point("budget", 1.0).folder == "budget-1"
+def test_budget_1_with_every_label_is_the_bench():
+    assert Point("labels", 1.0).path("a", "b") == Point("budget", 1.0).path("a", "b") == Path("b")
+    assert Point("labels", 0.1).path("a", "b") == Path("a") / "labels-0.1"
     assert len({p.folder for p in POINTS}) == len(POINTS) - 1
 
 

@@ -158,7 +158,7 @@ def axes_figure(axes: Mapping[Point, Sequence[BenchRun]], chance: float, decisio
     """Two panels, held-out score (mean ± standard error over seeds) of every method: against CPU-minutes per
     run along the budget axis, and against the share of labels. Flagged points are hollow."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     metric = DECISIONS[decision][0]
     fig, panels = plt.subplots(1, 2, figsize=(5.8, 3.4), sharey=True, constrained_layout=True)
@@ -179,7 +179,9 @@ def axes_figure(axes: Mapping[Point, Sequence[BenchRun]], chance: float, decisio
             line.set_label(runs[0][1].method.label)
         ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 1, 2, 5, 10 ... as plain numbers
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.tick_params(labelsize=8)
         ax.set_xlabel("CPU-minutes per run" if axis == "budget" else "labelled training events (%)", fontsize=9)
     panels[0].set_ylabel("held-out score (%)", fontsize=9)
