@@ -14,7 +14,9 @@ import torch
 import yaml
 
 from respkit import book, project
+from respkit.axes import AXES_DIR
 from respkit.bench import BENCH_DIR
+from respkit.report.anchor import ANCHOR_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -41,11 +43,16 @@ def test_pyproject_names_the_same_repository_licence_and_package_data():
     assert meta["project"]["urls"] == {"Repository": project.REPOSITORY, "Documentation": project.BOOK_URL}
     assert meta["project"]["license"] == "MIT"
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
-    bench = BENCH_DIR.relative_to(book.RECORDED_RESULTS.parent)  # chapter 6's results and predictions
+    # chapter 6's results and predictions: the bench, its axes (a folder per point), the public code's run
+    bench, axes, anchor = (d.relative_to(book.RECORDED_RESULTS.parent) for d in (BENCH_DIR, AXES_DIR, ANCHOR_DIR))
     assert meta["tool"]["setuptools"]["package-data"]["respkit"] == [
         f"{book.RECORDED_RESULTS.name}/*.json",
         f"{bench}/*.json",
         f"{bench}/*.npz",
+        f"{axes}/*/*.json",
+        f"{axes}/*/*.npz",
+        f"{anchor}/*.json",
+        f"{anchor}/*.npz",
     ]
 
 
