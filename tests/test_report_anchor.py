@@ -56,6 +56,6 @@ def test_the_table_gives_each_run_its_seeds_cost_and_scores():
     for seed in best.results["metrics_per_seed"]:
         seed |= {"inter_score": 0.5, "intra_score": 0.5}
     table = report.anchor_table(public_run(0.3), best, "ResNet18 + CE")
-    assert "| ResNet18 + CE | 3 / 1 |" in table
-    assert "| public code, its settings (`supcon.public`) | 1 / 60 |" in table
+    assert "| ResNet18 + CE | 3 / 0.7 |" in table
+    assert "| public code, its settings (`supcon.public`) | 1 / 60.0 |" in table
     assert "| 50.0 ± 0.0 | 50.0 ± 0.0 |" in table

@@ -101,7 +101,7 @@ def anchor_table(public: BenchRun, best: BenchRun, best_name: str) -> str:
                 continue
             mean, se = mean_se(run, f"{prefix}{metric}")
             cells.append(f"{100 * mean:.1f}" + ("" if np.isnan(se) else f" ± {100 * se:.1f}"))
-        out.append([name, f"{len(run.results['seeds'])} / {run.cpu_minutes_per_run:.0f}", *cells])
+        out.append([name, f"{len(run.results['seeds'])} / {run.cpu_minutes_per_run:.1f}", *cells])
     return _table(["run", "seeds / CPU-min", "held out", "inter", "intra"], out)
 
 

@@ -155,8 +155,11 @@ def gap_sentence(row: Mapping[str, Any]) -> str:
 
 
 def axes_figure(axes: Mapping[Point, Sequence[BenchRun]], chance: float, decision: str = "argmax") -> Any:
-    """Two panels, held-out score (mean ± standard error over seeds) of every method: against CPU-minutes per
-    run along the budget axis, and against the share of labels. Flagged points are hollow."""
+    """Two panels, held-out score (mean ± standard error over seeds) of every method: against the epochs factor
+    along the budget axis, and against the share of labels. Flagged points are hollow.
+
+    The budget is drawn as the factor, not as measured CPU time: a run resumed after an interruption records
+    only the CPU time of the invocation that finished it."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -168,7 +171,7 @@ def axes_figure(axes: Mapping[Point, Sequence[BenchRun]], chance: float, decisio
         recipes = list(dict.fromkeys(r for runs in points.values() for r in runs))
         for recipe in recipes:
             runs = [(p, runs[recipe]) for p, runs in points.items() if recipe in runs]
-            xs = [run.cpu_minutes_per_run if axis == "budget" else 100 * p.value for p, run in runs]
+            xs = [p.value if axis == "budget" else 100 * p.value for p, run in runs]
             stats = [mean_se(run, metric) for _, run in runs]
             ys, errors = [100 * m for m, _ in stats], [100 * s for _, s in stats]
             line = ax.errorbar(xs, ys, yerr=errors, marker="o", ms=4, capsize=2, color=colours.get(recipe), lw=1.2)
@@ -183,7 +186,9 @@ def axes_figure(axes: Mapping[Point, Sequence[BenchRun]], chance: float, decisio
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.tick_params(labelsize=8)
-        ax.set_xlabel("CPU-minutes per run" if axis == "budget" else "labelled training events (%)", fontsize=9)
+        ax.set_xlabel(
+            "epochs (× the cpu profile's)" if axis == "budget" else "labelled training events (%)", fontsize=9
+        )
     panels[0].set_ylabel("held-out score (%)", fontsize=9)
     handles, labels = panels[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
