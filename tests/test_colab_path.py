@@ -26,7 +26,9 @@ import torch
 
 import respkit
 from respkit import book, project
+from respkit.axes import AXES_DIR
 from respkit.bench import BENCH_DIR
+from respkit.report.anchor import ANCHOR_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "colab-path-report:"
@@ -116,9 +118,11 @@ def first_code_cell(notebook: Path) -> str:
 def test_the_wheel_ships_the_recorded_results(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     shipped = sorted(n for n in names if n.startswith("respkit/results/"))
-    recorded = [*book.RECORDED_RESULTS.glob("*.json"), *BENCH_DIR.glob("*.json"), *BENCH_DIR.glob("*.npz")]
+    recorded = [*book.RECORDED_RESULTS.glob("*.json")]
+    for folder in (BENCH_DIR, ANCHOR_DIR, *AXES_DIR.iterdir()):  # chapter 6: bench, public code, axis points
+        recorded += [*folder.glob("*.json"), *folder.glob("*.npz")]
     root = book.RECORDED_RESULTS.parent.parent
-    assert shipped == sorted(p.relative_to(root).as_posix() for p in recorded)  # chapter 6's bench included
+    assert shipped == sorted(p.relative_to(root).as_posix() for p in recorded)
     assert any(n.endswith("/LICENSE") for n in names)
 
 
